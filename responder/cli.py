@@ -1,0 +1,173 @@
+"""Command line. Exit codes: 0 nothing found, 1 credentials found, 2 usage or config error,
+3 nothing could be read."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+from rich.console import Console
+
+from responder import __version__
+from responder.errors import ResponderError, UnreadableArtifact
+from responder.log import configure_logging
+from responder.output import jsonout, sarif, table
+from responder.plugins import load_readers
+from responder.sanitize.writer import Sanitizer
+from responder.scan import ScanReport, Scanner
+from responder.secret import Fingerprinter, load_or_create_key
+from responder.settings import Settings, load_settings
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="responder",
+    help="Find live credentials in browser captures (HAR and friends), revoke them at the identity provider, "
+    "and record every forced logout.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # rich tracebacks print local variables, which may hold secrets
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="RESPONDER_CONFIG", help="TOML settings file (RESPONDER_* env wins).",
+                 dir_okay=False),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"responder {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """responder: session-token revocation responder."""
+
+
+def fingerprinter(settings: Settings) -> Fingerprinter:
+    """Key from RESPONDER_FINGERPRINT_KEY, else generated once into the data directory (0600)."""
+    if settings.fingerprint_key is not None:
+        return Fingerprinter(settings.fingerprint_key.get_secret_value().encode())
+    return Fingerprinter(load_or_create_key(settings.data_dir / "fingerprint.key"))
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Captures to scan: .har, .har.gz, .zip, .saz, or text "
+                                                     "(logs, curl -v output, pasted headers).", show_default=False)],
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people; json "
+                                                        "(docs/scan-json.md) or sarif 2.1.0 for machines.")]
+    = OutputFormat.table,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", "-o", file_okay=False, help="Write a sanitized "
+                       "copy of each artifact here, same name and format, every credential replaced by "
+                       "[REDACTED <kind> <fingerprint8>].")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Find every credential in each artifact. Nothing is sent anywhere; no value is ever printed.
+
+    Exit status: 0 nothing found, 1 credentials found, 2 usage or configuration error, 3 nothing could be read.
+    """
+    settings = load_settings(config)
+    configure_logging(json=output_format != OutputFormat.table)
+    log = structlog.get_logger("responder.scan")
+    registry = load_readers()
+    scanner = Scanner(registry, fingerprinter(settings), settings.scan, settings.providers)
+    sanitizer = Sanitizer(registry, settings.scan)
+    stderr = Console(stderr=True)
+    results: list[tuple[ScanReport, Path | None]] = []
+    for path in paths:
+        if not path.exists():
+            raise ResponderError(f"no such file: {path}")
+        if path.is_dir():
+            raise ResponderError(f"{path} is a directory; pass the files to scan")
+        with stderr.status(f"scanning {path.name}…", spinner="dots") if stderr.is_terminal else _null():
+            report = scanner.scan(path)
+        log.info("artifact_scanned", path=str(path), findings=len(report.findings), reader=report.reader,
+                 error=report.error)
+        sanitized: Path | None = None
+        if out_dir is not None and report.readable:
+            sanitized = out_dir / path.name
+            try:
+                warnings = sanitizer.write(path, report.findings, sanitized)
+            except UnreadableArtifact as exc:
+                report = _with_warning(report, f"no sanitized copy: {exc}")
+                sanitized = None
+            else:
+                for warning in warnings:
+                    report = _with_warning(report, warning)
+        results.append((report, sanitized))
+
+    if output_format == OutputFormat.json:
+        typer.echo(jsonout.render(results))
+    elif output_format == OutputFormat.sarif:
+        typer.echo(sarif.render(results))
+    else:
+        table.render(results, Console(highlight=False, soft_wrap=False))
+
+    reports = [report for report, _ in results]
+    if any(report.findings for report in reports):
+        raise typer.Exit(EXIT_FOUND)
+    if any(not report.readable for report in reports):
+        raise typer.Exit(EXIT_UNREADABLE)
+    raise typer.Exit(EXIT_CLEAN)
+
+
+def _with_warning(report: ScanReport, warning: str) -> ScanReport:
+    from dataclasses import replace
+
+    return replace(report, warnings=(*report.warnings, warning))
+
+
+class _null:  # noqa: N801 - a no-op context manager for non-terminal runs
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def main() -> None:
+    """Entry point: operator errors become one clear line and an exit code, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except ResponderError as exc:
+        typer.echo(f"responder: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("responder: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("responder: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        if os.environ.get("RESPONDER_DEBUG"):
+            raise
+        typer.echo(f"responder: internal error: {type(exc).__name__} (set RESPONDER_DEBUG=1 for details)",
+                   err=True)
+        sys.exit(70)

@@ -1,0 +1,1 @@
+"""Detectors turn observations into candidates. `detect()` runs them in order; see `pipeline.py`."""

@@ -1,0 +1,184 @@
+"""Observation → candidates. Named rules first (the place a value travels under is the best evidence),
+then JWTs and vendor shapes anywhere in the value. Each value is judged once per observation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+
+from responder.detect import catalog, names
+from responder.detect.catalog import SUSPICIOUS_COOKIE_NAME, cookie_format
+from responder.detect.expand import expand
+from responder.detect.jwt import decode, find_jwts
+from responder.detect.shapes import find_shapes
+from responder.detect.values import is_credential_like, is_placeholder, looks_like_code
+from responder.model import Candidate, Family, Field, Kind, Observation
+from responder.secret import Secret
+
+FREE_TEXT = frozenset({Field.BODY, Field.TEXT_LINE, Field.WS_MESSAGE, Field.EXTENSION})
+_GENERIC_KINDS = frozenset({Kind.JWT})
+
+
+def detect(obs: Observation) -> Iterator[Candidate]:
+    seen: set[str] = set()
+    if obs.location.field in FREE_TEXT and not obs.location.name:
+        for derived in expand(obs):
+            yield from _once(_named(derived), seen)
+        yield from _once(_anywhere(obs, strict=True), seen)
+        return
+    yield from _once(_named(obs), seen)
+    yield from _once(_anywhere(obs, strict=obs.location.field in FREE_TEXT), seen)
+
+
+def _once(candidates: Iterator[Candidate], seen: set[str]) -> Iterator[Candidate]:
+    for candidate in candidates:
+        value = candidate.value.reveal()
+        if value not in seen:
+            seen.add(value)
+            yield candidate
+
+
+def _named(obs: Observation) -> Iterator[Candidate]:
+    field, context = obs.location.field, obs.context
+    name = names.normalise(obs.location.name)
+    if not name:
+        return
+    if name in names.AUTHORIZATION_HEADERS:
+        yield from _authorization(obs)
+    elif field in (Field.COOKIE, Field.SET_COOKIE) or context in ("cookie", "set-cookie"):
+        yield from _cookie(obs)
+    elif field == Field.HEADER or context == "header":
+        yield from _header(obs, name)
+    else:
+        yield from _param(obs, name)
+        if context == "pair":  # a name/value object from a broken HAR: may be a header or cookie too
+            yield from _header(obs, name)
+            yield from _cookie(obs, catalogued_only=True)
+
+
+def _authorization(obs: Observation) -> Iterator[Candidate]:
+    raw = obs.value.reveal().strip()
+    scheme, _, credential = raw.partition(" ")
+    credential = credential.strip()
+    if not credential:  # a bare token with no scheme
+        scheme, credential = "", scheme
+    lowered = scheme.lower()
+    if lowered in names.NON_REPLAYABLE_SCHEMES or is_placeholder(credential):
+        return
+    kind, label, family = names.AUTH_SCHEMES.get(lowered, (Kind.API_KEY, "credential in Authorization", None))
+    if lowered not in names.AUTH_SCHEMES and not (scheme == "" and len(credential) >= 8) and not (
+        is_credential_like(credential, min_length=8)
+    ):
+        return
+    if lowered == "basic" and not _is_basic_pair(credential):
+        return
+    if kind is Kind.ACCESS_TOKEN:  # a bearer may be a vendor token with a known shape
+        for shape, value in find_shapes(credential):
+            if value == credential:
+                yield _build(obs, credential, shape.kind, f"shape:{shape.name}", shape.label, shape.family)
+                return
+    yield _build(obs, credential, kind, f"authorization:{lowered or 'bare'}", label, family, keep_kind=True)
+
+
+def _is_basic_pair(credential: str) -> bool:
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return ":" in decoded
+
+
+def _cookie(obs: Observation, *, catalogued_only: bool = False) -> Iterator[Candidate]:
+    name, value = obs.location.name, obs.value.reveal()
+    if is_placeholder(value) or len(value) < 4:
+        return
+    row = cookie_format(name, obs.location.host, value)
+    if row is not None:
+        if row.kind is None:
+            return
+        if len(value) < 8 and row.family is None:
+            return
+        yield _build(obs, value, row.kind, "cookie:catalog", row.label, row.family, keep_kind=True)
+        return
+    if catalogued_only:
+        return
+    if SUSPICIOUS_COOKIE_NAME.search(name) and is_credential_like(value):
+        yield _build(obs, value, Kind.SESSION_COOKIE, "cookie:heuristic", "session-like cookie")
+
+
+def _header(obs: Observation, name: str) -> Iterator[Candidate]:
+    value = obs.value.reveal().strip()
+    if is_placeholder(value):
+        return
+    rule = names.API_KEY_HEADERS.get(name)
+    if rule is not None:
+        if len(value) >= rule.min_length:
+            yield _build(obs, value, rule.kind, f"header:{name}", rule.label, rule.family, keep_kind=True)
+        return
+    if (
+        names.SUSPICIOUS_HEADER.search(name)
+        and not names.NON_CREDENTIAL_HEADER.search(name)
+        and is_credential_like(value)
+    ):
+        yield _build(obs, value, Kind.OTHER_SECRET, "header:heuristic", f"credential-like header {name}")
+
+
+def _param(obs: Observation, name: str) -> Iterator[Candidate]:
+    rule = names.PARAMS.get(name) or names.PARAMS.get(name.replace("_", ""))
+    if rule is None:
+        return
+    field = obs.location.field
+    if name in names.URL_ONLY_PARAMS and field not in (Field.QUERY, Field.URL_FRAGMENT, Field.FORM):
+        if obs.context not in ("param", "param-loose", "url", "location", "referer", "redirectURL"):
+            return
+    value = obs.value.reveal()
+    if is_placeholder(value) or len(value) < rule.min_length:
+        return
+    if value.lower() == obs.location.name.lower():  # `password: "password"` in code or docs
+        return
+    weak = rule.needs_random_value or obs.context == "param-loose"
+    if weak and (looks_like_code(value) or not (is_credential_like(value) or decode(value) is not None)):
+        return
+    if rule.kind is Kind.AUTHORIZATION_CODE and not is_credential_like(value, min_length=8):
+        return
+    yield _build(obs, value, rule.kind, f"param:{name}", rule.label, rule.family,
+                 keep_kind=not rule.needs_random_value)
+
+
+def _anywhere(obs: Observation, *, strict: bool) -> Iterator[Candidate]:
+    """JWTs and vendor-shaped tokens inside any value. In free text (strict) a JWT must name a principal."""
+    text = obs.value.reveal()
+    for token in find_jwts(text):
+        decoded = decode(token)
+        if decoded is None:
+            continue
+        if (strict or token != text) and not decoded.names_a_principal():
+            continue
+        yield _build(obs, token, Kind.JWT, "jwt", "JWT")
+    for shape, value in find_shapes(text):
+        yield _build(obs, value, shape.kind, f"shape:{shape.name}", shape.label, shape.family, keep_kind=True)
+
+
+def _build(
+    obs: Observation, value: str, kind: Kind, detector: str, label: str, family: Family | None = None,
+    *, keep_kind: bool = False,
+) -> Candidate:
+    """Attach what a JWT says about itself, and the family its issuer, host or path points to."""
+    claims: dict[str, str] = {}
+    expires_at = obs.expires_at
+    decoded = decode(value) if value.startswith("eyJ") else None
+    if decoded is not None:
+        claims = decoded.recorded()
+        expires_at = decoded.expires_at() or expires_at
+        if not keep_kind or kind in _GENERIC_KINDS:
+            kind = decoded.kind()
+            label = {Kind.ACCESS_TOKEN: "JWT access token", Kind.ID_TOKEN: "OIDC ID token",
+                     Kind.REFRESH_TOKEN: "JWT refresh token"}.get(kind, label)
+        family = family or catalog.family_for_issuer(decoded.issuer())
+    if family is None and kind is not Kind.PASSWORD:
+        family = catalog.family_for_host(obs.location.host) or catalog.family_for_path(obs.path)
+    return Candidate(
+        value=Secret(value), kind=kind, detector=detector, label=label, family=family,
+        revocable=catalog.is_revocable(family, kind), claims=claims, expires_at=expires_at,
+    )

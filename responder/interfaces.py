@@ -1,0 +1,55 @@
+"""Plugin protocols. Built-in readers implement them exactly as a third-party plugin would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, ClassVar, Protocol
+
+from responder.model import Observation
+from responder.settings import ScanSettings
+
+
+class Redactor(Protocol):
+    """Replaces every known credential value (in all its encodings) by its marker."""
+
+    def redact_text(self, text: str) -> str: ...
+
+    def redact_bytes(self, data: bytes) -> bytes: ...
+
+    @property
+    def longest(self) -> int: ...
+
+
+@dataclass
+class ReadContext:
+    """What a reader may use besides the file: limits, a warnings list, and the way to read an inner file
+    (archives hand their members back to the registry, so a HAR inside a zip is read by the HAR reader)."""
+
+    limits: ScanSettings
+    member: str = ""
+    warnings: list[str] = field(default_factory=list)
+    read_inner: Callable[[Path, str], Iterator[Observation]] | None = None
+    rewrite_inner: Callable[[Path, BinaryIO, str], None] | None = None
+    formats_used: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        where = f"{self.member}: " if self.member else ""
+        self.warnings.append(where + message)
+
+
+class Reader(Protocol):
+    name: ClassVar[str]
+
+    def sniff(self, head: bytes, filename: str) -> int:
+        """How sure this reader is that it understands the file (0 = not mine). Cheap; no full read."""
+        ...
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]:
+        """Yield observations; raise UnreadableArtifact when nothing at all can be read."""
+        ...
+
+    def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
+        """Write the same format to `out` with every known value redacted."""
+        ...

@@ -1,0 +1,148 @@
+"""gzip and zip containers. Members are spooled to a private temp dir under hard limits (size, ratio,
+member count) and handed back to the registry, so a HAR inside a zip is read by the HAR reader."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import IO, BinaryIO, ClassVar
+
+from responder.errors import UnreadableArtifact
+from responder.interfaces import ReadContext, Redactor
+from responder.model import Observation
+from responder.settings import ScanSettings
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_NESTING = 2
+_SMALL = 1 << 20  # below this, a high ratio is harmless (a tiny text zips very well)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    name: str
+    path: Path
+
+
+class ArchiveReader:
+    name: ClassVar[str] = "archive"
+
+    def sniff(self, head: bytes, filename: str) -> int:
+        return 95 if head.startswith(GZIP_MAGIC) else 80 if head.startswith(ZIP_MAGIC) else 0
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]:
+        if ctx.read_inner is None:
+            raise UnreadableArtifact("archive reader needs a registry to read members")
+        with extracted(path, ctx) as members:
+            ctx.formats_used.append("gzip" if _is_gzip(path) else "zip")
+            for member in members:
+                try:
+                    yield from ctx.read_inner(member.path, _nested_name(ctx.member, member.name))
+                except UnreadableArtifact as exc:
+                    ctx.warn(f"{member.name}: skipped ({exc})")
+
+    def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
+        if ctx.rewrite_inner is None:
+            raise UnreadableArtifact("archive reader needs a registry to rewrite members")
+        with extracted(path, ctx) as members, tempfile.TemporaryDirectory(prefix="responder-") as tmp:
+            clean: list[Member] = []
+            for index, member in enumerate(members):
+                target = Path(tmp) / f"{index}.out"
+                with target.open("wb") as handle:
+                    ctx.rewrite_inner(member.path, handle, _nested_name(ctx.member, member.name))
+                clean.append(Member(member.name, target))
+            if _is_gzip(path):
+                with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as zipped, clean[0].path.open("rb") as src:
+                    shutil.copyfileobj(src, zipped)
+                return
+            with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                for member in clean:
+                    archive.write(member.path, member.name)
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def _nested_name(outer: str, inner: str) -> str:
+    return f"{outer}!/{inner}" if outer else inner
+
+
+def _refuse(what: str, limits: ScanSettings) -> UnreadableArtifact:
+    return UnreadableArtifact(
+        f"refused: {what}; this looks like a decompression bomb (limits: [scan] max_decompressed_bytes="
+        f"{limits.max_decompressed_bytes}, max_ratio={limits.max_ratio}, max_members={limits.max_members})"
+    )
+
+
+@contextmanager
+def extracted(path: Path, ctx: ReadContext) -> Iterator[list[Member]]:
+    if ctx.member.count("!/") >= MAX_NESTING:
+        raise UnreadableArtifact(f"archive nested more than {MAX_NESTING} deep")
+    with tempfile.TemporaryDirectory(prefix="responder-") as tmp:
+        if _is_gzip(path):
+            inner = path.name[: -len(".gz")] if path.name.endswith(".gz") else path.name + ".out"
+            target = Path(tmp) / "0"
+            _bounded_copy(partial(gzip.open, path, "rb"), target, path.stat().st_size, ctx.limits, inner)
+            yield [Member(inner, target)]
+            return
+        yield _unzip(path, Path(tmp), ctx.limits)
+
+
+def _unzip(path: Path, tmp: Path, limits: ScanSettings) -> list[Member]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnreadableArtifact(f"not a readable zip archive ({exc})") from None
+    with archive:
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        if len(infos) > limits.max_members:
+            raise _refuse(f"the zip holds {len(infos)} files (limit {limits.max_members})", limits)
+        declared = sum(info.file_size for info in infos)
+        compressed = max(path.stat().st_size, 1)
+        _check(declared, compressed, limits, "the zip")
+        members: list[Member] = []
+        total = 0
+        for index, info in enumerate(infos):
+            if info.flag_bits & 0x1:
+                raise UnreadableArtifact(f"encrypted zip member {info.filename!r}: cannot be scanned")
+            safe_name = str(PurePosixPath(info.filename))
+            target = tmp / str(index)
+            total += _bounded_copy(partial(archive.open, info), target, max(info.compress_size, 1), limits,
+                                   safe_name, already=total)
+            members.append(Member(safe_name, target))
+        return members
+
+
+def _check(size: int, compressed: int, limits: ScanSettings, what: str) -> None:
+    if size > limits.max_decompressed_bytes:
+        raise _refuse(f"{what} expands to {size} bytes", limits)
+    if size > _SMALL and size / compressed > limits.max_ratio:
+        raise _refuse(f"{what} expands {size // compressed}:1", limits)
+
+
+def _bounded_copy(opener: Callable[[], IO[bytes]], target: Path, compressed: int, limits: ScanSettings,
+                  name: str, *, already: int = 0) -> int:
+    """Decompress while counting: declared sizes in a zip can lie, so the real bytes are what is limited."""
+    written = 0
+    try:
+        with opener() as src, target.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                written += len(chunk)
+                dst.write(chunk)
+                if already + written > limits.max_decompressed_bytes:
+                    raise _refuse(f"{name} expands beyond {limits.max_decompressed_bytes} bytes", limits)
+                if written > _SMALL and written / compressed > limits.max_ratio:
+                    raise _refuse(f"{name} expands more than {limits.max_ratio}:1", limits)
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        raise UnreadableArtifact(f"{name}: corrupt or truncated compressed data ({exc})") from None
+    return written

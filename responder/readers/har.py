@@ -1,0 +1,203 @@
+"""HAR 1.1–1.3 reader (Chrome, Firefox, Safari, Charles, Fiddler, Proxyman, Insomnia, Playwright, mitmproxy…).
+
+Entries are parsed one at a time with ijson's C backend, so memory follows the largest entry, not the file.
+A file that stops being valid JSON part-way is handed to the text reader: a truncated upload still carries
+live tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import ijson
+
+from responder.errors import UnreadableArtifact
+from responder.interfaces import ReadContext, Redactor
+from responder.model import Field, Observation, Side
+from responder.readers.httpparts import (
+    Where,
+    body_observations,
+    header_observations,
+    host_and_path,
+    json_leaves,
+    url_observations,
+)
+from responder.readers.jsonstream import detect_framing, open_json
+from responder.readers.text import TextReader
+
+_ENTRY_KEYS = frozenset({"request", "response", "startedDateTime", "time", "timings", "cache", "pageref",
+                         "serverIPAddress", "connection", "comment"})
+
+
+class HarReader:
+    name: ClassVar[str] = "har"
+
+    def sniff(self, head: bytes, filename: str) -> int:
+        text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+        if b'"log"' in head[:2048] and (text.startswith(b"{") or b"(" in text[:64]):
+            return 90
+        if filename.lower().endswith(".har"):
+            return 60
+        return 0
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]:
+        framing = detect_framing(path)
+        entries = 0
+        try:
+            with open_json(path, framing) as stream:
+                yield from _log_extras(stream)
+            with open_json(path, framing) as stream:
+                for index, entry in enumerate(ijson.items(stream, "log.entries.item", use_float=True)):
+                    entries += 1
+                    if isinstance(entry, dict):
+                        yield from entry_observations(index, entry, ctx)
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, RecursionError) as exc:
+            reason = _first_line(exc)
+            ctx.warn(f"not valid HAR JSON after {entries} entries ({reason}); scanned as text instead")
+            ctx.formats_used.append("text")
+            yield from TextReader().read(path, ctx)
+            return
+        ctx.formats_used.append(self.name)
+
+    def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
+        from responder.sanitize.har import rewrite_har
+
+        rewrite_har(path, out, redactor)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:120]
+
+
+def _log_extras(stream: BinaryIO) -> Iterator[Observation]:
+    """Strings outside the entries (pages titles, comments, vendor fields) that come before the entries.
+    Stops at the entries so the big part of the file is parsed only once."""
+    saw_log = False
+    where = Where(entry=None, side=Side.NONE, host="", path="")
+    for prefix, event, value in ijson.parse(stream):
+        if prefix == "log" and event == "start_map":
+            saw_log = True
+        if prefix.startswith("log.entries"):
+            break
+        if event == "string" and value and prefix.startswith("log."):
+            yield where.observe(Field.EXTENSION, prefix.rsplit(".", 1)[-1], value)
+    else:
+        if not saw_log:
+            raise UnreadableArtifact("JSON document has no HAR 'log' object")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _pairs(items: Any) -> list[tuple[str, str]]:
+    if not isinstance(items, list):
+        return []
+    return [
+        (str(item.get("name", "")), str(item.get("value", "")))
+        for item in items
+        if isinstance(item, dict) and item.get("value") not in (None, "")
+    ]
+
+
+def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -> Iterator[Observation]:
+    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+    url = str(request.get("url", ""))
+    host, path = host_and_path(url)
+    seen_at = _parse_time(entry.get("startedDateTime"))
+    limit = ctx.limits.max_body_bytes
+
+    req = Where(entry=index, side=Side.REQUEST, host=host, path=path, seen_at=seen_at, member=ctx.member)
+    yield from url_observations(req, url)
+    yield from header_observations(req, _pairs(request.get("headers")))
+    for name, value in _pairs(request.get("cookies")):
+        yield req.observe(Field.COOKIE, name, value, context="cookies-array")
+    for name, value in _pairs(request.get("queryString")):
+        yield req.observe(Field.QUERY, name, value)
+    post = request.get("postData")
+    if isinstance(post, dict):
+        params = _pairs(post.get("params"))
+        for name, value in params:
+            yield req.observe(Field.FORM, name, value)
+        text = post.get("text")
+        if isinstance(text, str):
+            yield from body_observations(req, text, str(post.get("mimeType", "")), max_json_bytes=limit)
+
+    resp = Where(entry=index, side=Side.RESPONSE, host=host, path=path, seen_at=seen_at, member=ctx.member)
+    yield from header_observations(resp, _pairs(response.get("headers")))
+    for cookie in response.get("cookies") or []:
+        if isinstance(cookie, dict) and cookie.get("value"):
+            expires = _parse_time(cookie.get("expires"))
+            yield resp.observe(Field.SET_COOKIE, str(cookie.get("name", "")), str(cookie["value"]),
+                               expires_at=expires, context="cookies-array")
+    redirect = response.get("redirectURL")
+    if isinstance(redirect, str) and redirect:
+        yield from url_observations(resp, redirect, context="redirectURL")
+    content = response.get("content")
+    if isinstance(content, dict):
+        text = decoded_content(content)
+        if text:
+            yield from body_observations(resp, text, str(content.get("mimeType", "")), max_json_bytes=limit)
+
+    for message in entry.get("_webSocketMessages") or []:
+        if isinstance(message, dict) and isinstance(message.get("data"), str):
+            side = Side.REQUEST if message.get("type") == "send" else Side.RESPONSE
+            ws = Where(entry=index, side=side, host=host, path=path, seen_at=seen_at, member=ctx.member)
+            for obs in body_observations(ws, message["data"], "", max_json_bytes=limit):
+                yield ws.observe(Field.WS_MESSAGE, obs.location.name, obs.value.reveal())
+
+    yield from _vendor_fields(index, entry, request, response, host, path, seen_at, ctx)
+
+
+def _vendor_fields(
+    index: int, entry: Mapping[str, Any], request: Mapping[str, Any], response: Mapping[str, Any],
+    host: str, path: str, seen_at: datetime | None, ctx: ReadContext,
+) -> Iterator[Observation]:
+    """Exporter-specific `_*` fields (and unknown keys) may hold URLs, headers or bodies: scan their strings."""
+    for side, container in ((Side.NONE, entry), (Side.REQUEST, request), (Side.RESPONSE, response)):
+        where = Where(entry=index, side=side, host=host, path=path, seen_at=seen_at, member=ctx.member)
+        for key, value in container.items():
+            if key == "_webSocketMessages" or not key.startswith("_") or value in (None, "", [], {}):
+                continue
+            if isinstance(value, str):
+                yield where.observe(Field.EXTENSION, key, value)
+            elif isinstance(value, dict | list):
+                for _leaf_key, leaf in json_leaves(value):
+                    yield where.observe(Field.EXTENSION, key, leaf)
+
+
+def decoded_content(content: Mapping[str, Any]) -> str:
+    """Response text, base64-decoded when the exporter says so. Firefox marks some plain bodies base64
+    (bugzilla 1762313), so invalid base64 is scanned as it stands. Binary bodies are skipped."""
+    text = content.get("text")
+    if not isinstance(text, str) or not text:
+        return ""
+    if content.get("encoding") != "base64":
+        return text
+    try:
+        raw = base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        return text
+    return bytes_as_text(raw)
+
+
+def bytes_as_text(raw: bytes) -> str:
+    """Decode a body for scanning; images and other binaries yield '' (no credential is scanned out of them)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        sample = raw[:4096]
+        printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in sample)
+        return raw.decode("latin-1") if sample and printable / len(sample) > 0.95 else ""

@@ -1,0 +1,160 @@
+"""Decompose the parts of an HTTP exchange (headers, cookies, URLs, bodies) into Observations.
+
+Shared by the HAR and SAZ readers, so every format covers the same locations the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, urlsplit
+
+from responder.model import Field, Location, Observation, Side
+from responder.secret import Secret
+
+# Headers whose values are URLs that may carry codes and tokens in their query or fragment.
+URL_HEADERS = frozenset({"location", "referer", "origin", "content-location", "refresh"})
+# Headers that never carry a credential of the sender (a PoP nonce in WWW-Authenticate is JWT-shaped bait).
+IGNORED_HEADERS = frozenset({"www-authenticate", "content-security-policy", "report-to", "nel", "link"})
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Context shared by everything seen in one message of one entry."""
+
+    entry: int | None
+    side: Side
+    host: str
+    path: str
+    seen_at: datetime | None = None
+    member: str = ""
+    line: int | None = None
+
+    def observe(
+        self, field: Field, name: str, value: str, *, context: str = "", expires_at: datetime | None = None
+    ) -> Observation:
+        location = Location(
+            field=field, name=name, side=self.side, entry=self.entry, host=self.host, line=self.line,
+            member=self.member,
+        )
+        return Observation(
+            location=location, value=Secret(value), path=self.path, seen_at=self.seen_at,
+            expires_at=expires_at, context=context,
+        )
+
+
+def host_and_path(url: str) -> tuple[str, str]:
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else ""), parts.path
+    except ValueError:
+        return "", ""
+
+
+def split_cookie_header(value: str) -> Iterator[tuple[str, str]]:
+    """`a=1; b=2` → (a, 1), (b, 2). A value may itself contain '='."""
+    for part in value.split(";"):
+        name, sep, val = part.strip().partition("=")
+        if sep and name:
+            yield name.strip(), val.strip()
+
+
+def parse_set_cookie(value: str, seen_at: datetime | None) -> Iterator[tuple[str, str, datetime | None]]:
+    """One Set-Cookie header value, possibly several LF-joined cookies (Firebug, Chrome exports)."""
+    for line in value.splitlines():
+        first, *attributes = line.split(";")
+        name, sep, val = first.strip().partition("=")
+        if not (sep and name.strip()):
+            continue
+        yield name.strip(), val.strip(), _cookie_expiry(attributes, seen_at)
+
+
+def _cookie_expiry(attributes: Iterable[str], seen_at: datetime | None) -> datetime | None:
+    expires: datetime | None = None
+    for attribute in attributes:
+        key, _, val = attribute.strip().partition("=")
+        key = key.strip().lower()
+        try:
+            if key == "max-age" and seen_at is not None:
+                return seen_at + timedelta(seconds=int(val.strip()))
+            if key == "expires":
+                parsed = parsedate_to_datetime(val.strip())
+                expires = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return expires
+
+
+def url_observations(where: Where, url: str, *, context: str = "") -> Iterator[Observation]:
+    """Query and fragment parameters of a URL, percent-decoded (the value as it would be sent)."""
+    if "?" not in url and "#" not in url:
+        return
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        yield where.observe(Field.QUERY, name, value, context=context)
+    if "=" in parts.fragment:
+        for name, value in parse_qsl(parts.fragment, keep_blank_values=False):
+            yield where.observe(Field.URL_FRAGMENT, name, value, context=context)
+
+
+def header_observations(where: Where, headers: Iterable[tuple[str, str]]) -> Iterator[Observation]:
+    for raw_name, value in headers:
+        name = raw_name.strip()
+        lowered = name.lower()
+        if not value or lowered in IGNORED_HEADERS:
+            continue
+        if lowered == "cookie":
+            for cookie_name, cookie_value in split_cookie_header(value):
+                yield where.observe(Field.COOKIE, cookie_name, cookie_value, context="cookie-header")
+        elif lowered == "set-cookie":
+            for cookie_name, cookie_value, expires in parse_set_cookie(value, where.seen_at):
+                yield where.observe(Field.SET_COOKIE, cookie_name, cookie_value, expires_at=expires)
+        elif lowered in URL_HEADERS:
+            yield from url_observations(where, value, context=lowered)
+        elif not lowered.startswith(":"):  # HTTP/2 pseudo-headers (:path) are covered by the URL
+            yield where.observe(Field.HEADER, name, value)
+
+
+def body_observations(where: Where, text: str, mime: str, *, max_json_bytes: int) -> Iterator[Observation]:
+    """JSON bodies by leaf, forms by parameter, anything else as free text for the text detectors."""
+    if not text:
+        return
+    mime = mime.lower()
+    stripped = text.lstrip()
+    if "x-www-form-urlencoded" in mime:
+        for name, value in parse_qsl(text, keep_blank_values=False):
+            yield where.observe(Field.FORM, name, value)
+        return
+    if stripped[:1] in ("{", "[") and len(text) <= max_json_bytes:
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            document = None
+        if document is not None:
+            for name, value in json_leaves(document):
+                yield where.observe(Field.JSON_BODY, name, value)
+            return
+    yield where.observe(Field.BODY, "", text)
+
+
+def json_leaves(document: object) -> Iterator[tuple[str, str]]:
+    """String leaves of a JSON document with their nearest key, iteratively (no recursion limit)."""
+    stack: list[tuple[str, object]] = [("", document)]
+    while stack:
+        key, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((str(k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((key, v) for v in node)
+        elif isinstance(node, str) and node:
+            yield key, node
+
+
+def with_line(where: Where, line: int) -> Where:
+    return replace(where, line=line)

@@ -1,0 +1,99 @@
+"""Plain text: logs, `curl -v` output, pasted headers, and HAR files too broken to parse as JSON.
+
+Each line is one observation for the text detectors. Very long lines (a single-line HAR, a minified
+dump) are cut into overlapping windows so memory stays flat and no token is cut in half.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+from responder.errors import UnreadableArtifact
+from responder.interfaces import ReadContext, Redactor
+from responder.model import Field, Observation, Side
+from responder.readers.httpparts import Where
+
+WINDOW = 1 << 20
+OVERLAP = 16 << 10  # longer than any credential we expect to see whole (a SAML response can be ~10 KiB)
+_JSON_NAME = re.compile(r'^\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,?\s*$')
+_JSON_VALUE = re.compile(r'^\s*"value"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,?\s*$')
+
+
+def looks_binary(sample: bytes) -> bool:
+    if not sample:
+        return False
+    if b"\x00" in sample:
+        return True
+    text = sample.decode("utf-8", "replace")
+    bad = sum(ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\r\n\f") for ch in text)
+    return bad / max(len(text), 1) > 0.05
+
+
+class TextReader:
+    name: ClassVar[str] = "text"
+
+    def sniff(self, head: bytes, filename: str) -> int:
+        return 0 if looks_binary(head[:8192]) else 10
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]:
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+            if not head:
+                raise UnreadableArtifact("empty file")
+            if looks_binary(head):
+                raise UnreadableArtifact("binary data: not a HAR, a supported archive or a text capture")
+            handle.seek(0)
+            yield from _line_observations(handle, ctx)
+
+    def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
+        from responder.sanitize.text import rewrite_text
+
+        rewrite_text(path, out, redactor)
+
+
+def _line_observations(handle: BinaryIO, ctx: ReadContext) -> Iterator[Observation]:
+    pending_name: tuple[str, int] | None = None
+    for number, line in _numbered_lines(handle):
+        where = Where(entry=None, side=Side.NONE, host="", path="", member=ctx.member, line=number)
+        yield where.observe(Field.TEXT_LINE, "", line)
+        # Pretty-printed HAR fallback: "name" and "value" sit on neighbouring lines.
+        if (match := _JSON_NAME.match(line)) is not None:
+            pending_name = (_unescape(match.group(1)), number)
+        elif pending_name and (match := _JSON_VALUE.match(line)) is not None and number - pending_name[1] <= 3:
+            yield where.observe(Field.TEXT_LINE, pending_name[0], _unescape(match.group(1)))
+            pending_name = None
+
+
+def _numbered_lines(handle: BinaryIO) -> Iterator[tuple[int, str]]:
+    number = 0
+    while True:
+        raw = handle.readline(WINDOW)
+        if not raw:
+            return
+        number += 1
+        if len(raw) < WINDOW or raw.endswith(b"\n"):
+            yield number, raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
+            continue
+        # An over-long line: emit overlapping windows until its end.
+        carry = raw
+        while True:
+            yield number, carry.decode("utf-8", "surrogateescape")
+            more = handle.readline(WINDOW - OVERLAP)
+            if not more:
+                return
+            carry = carry[-OVERLAP:] + more
+            if more.endswith(b"\n") or len(more) < WINDOW - OVERLAP:
+                yield number, carry.decode("utf-8", "surrogateescape").rstrip("\r\n")
+                break
+
+
+def _unescape(value: str) -> str:
+    try:
+        result = json.loads(f'"{value}"')
+    except ValueError:
+        return value
+    return result if isinstance(result, str) else value

@@ -1,0 +1,189 @@
+"""Artifact → findings. No network: readers → detectors → attribution → one finding per credential."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from responder.detect.pipeline import detect
+from responder.errors import UnreadableArtifact
+from responder.interfaces import ReadContext
+from responder.model import Candidate, Family, Finding, Kind, Location, Observation, ProviderRef
+from responder.plugins import ReaderRegistry
+from responder.secret import Fingerprinter, Secret
+from responder.settings import ProviderConfig, ScanSettings
+
+_SPECIFICITY = {"cookie:catalog": 5, "param": 4, "header": 4, "authorization": 3, "shape": 2, "cookie": 1}
+MAX_LOCATIONS = 1000  # per finding; the count is still reported
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    path: Path
+    sha256: str
+    size: int
+    reader: str
+    warnings: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    error: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Accumulator:
+    candidate: Candidate
+    locations: dict[Location, None] = field(default_factory=dict)
+    sightings: int = 0
+
+
+class Attributor:
+    """Picks the configured provider instance that claims a finding: by host, or by JWT issuer. An issuer
+    only selects among configured instances; nothing taken from an artifact is ever called."""
+
+    def __init__(self, providers: tuple[ProviderConfig, ...]) -> None:
+        self._providers = providers
+
+    def instance_for(self, candidate: Candidate, hosts: set[str]) -> ProviderConfig | None:
+        issuer = candidate.claims.get("iss", "").rstrip("/")
+        for provider in self._providers:
+            compatible = candidate.family is None or provider.plugin in (candidate.family.value, "oidc")
+            if not compatible:
+                continue
+            if issuer and any(issuer == p or issuer.startswith(p + "/") for p in provider.issuer_prefixes()):
+                return provider
+            if hosts & provider.claimed_hosts():
+                return provider
+        return None
+
+
+class Scanner:
+    def __init__(self, registry: ReaderRegistry, fingerprint: Fingerprinter, limits: ScanSettings,
+                 providers: tuple[ProviderConfig, ...] = ()) -> None:
+        self._registry = registry
+        self._fingerprint = fingerprint
+        self._limits = limits
+        self._attributor = Attributor(providers)
+
+    def scan(self, path: Path) -> ScanReport:
+        ctx = self._context()
+        try:
+            size, digest = _digest(path)
+            reader = self._reader_for(path)
+            findings = self._findings(reader.read(path, ctx))
+        except UnreadableArtifact as exc:
+            return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=str(exc))
+        except OSError as exc:
+            return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=f"cannot read: {exc.strerror}")
+        used = "→".join(dict.fromkeys(ctx.formats_used)) or reader.name
+        return ScanReport(path, digest, size, used, tuple(ctx.warnings), findings)
+
+    def observations(self, path: Path, member: str = "") -> Iterator[Observation]:
+        """Everything a reader sees in one file (used by archives for their members)."""
+        ctx = self._context(member)
+        yield from self._reader_for(path).read(path, ctx)
+
+    def _context(self, member: str = "") -> ReadContext:
+        return ReadContext(limits=self._limits, member=member, read_inner=self._read_inner)
+
+    def _read_inner(self, path: Path, member: str) -> Iterator[Observation]:
+        ctx = self._context(member)
+        yield from self._reader_for(path).read(path, ctx)
+
+    def _reader_for(self, path: Path) -> _ReaderLike:
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+        if not head:
+            raise UnreadableArtifact("empty file")
+        reader = self._registry.choose(head, path.name)
+        if reader is None:
+            raise UnreadableArtifact("binary data: not a HAR, a supported archive or a text capture")
+        return reader
+
+    def _findings(self, observations: Iterator[Observation]) -> tuple[Finding, ...]:
+        merged: dict[str, _Accumulator] = {}
+        hosts: dict[str, set[str]] = {}
+        for obs in observations:
+            for candidate in detect(obs):
+                fingerprint = self._fingerprint(candidate.value)
+                acc = merged.get(fingerprint)
+                if acc is None:
+                    acc = merged[fingerprint] = _Accumulator(candidate)
+                elif _rank(candidate) > _rank(acc.candidate):
+                    acc.candidate = _merge_claims(candidate, acc.candidate)
+                acc.sightings += 1
+                if len(acc.locations) < MAX_LOCATIONS:
+                    acc.locations[obs.location] = None
+                if obs.location.host:
+                    hosts.setdefault(fingerprint, set()).add(obs.location.host.lower())
+        return tuple(
+            self._finding(fp, acc, hosts.get(fp, set())) for fp, acc in merged.items()
+        )
+
+    def _finding(self, fingerprint: str, acc: _Accumulator, hosts: set[str]) -> Finding:
+        candidate = acc.candidate
+        instance = self._attributor.instance_for(candidate, hosts)
+        family = candidate.family
+        revocable = candidate.revocable
+        if instance is not None:
+            family = family or _family(instance.plugin)
+            revocable = revocable or _instance_can_revoke(candidate.kind)
+        return Finding(
+            fingerprint=fingerprint, kind=candidate.kind, detector=candidate.detector, label=candidate.label,
+            revocable=revocable, provider=ProviderRef(family, instance.name if instance else None),
+            claims=dict(candidate.claims), expires_at=candidate.expires_at,
+            locations=tuple(acc.locations), value=candidate.value,
+        )
+
+
+class _ReaderLike:  # typing aid only: the registry returns objects that satisfy interfaces.Reader
+    name: str
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]: ...
+
+
+def _rank(candidate: Candidate) -> int:
+    prefix = candidate.detector.split(":", 1)[0]
+    return _SPECIFICITY.get(candidate.detector, _SPECIFICITY.get(prefix, 0))
+
+
+def _merge_claims(better: Candidate, other: Candidate) -> Candidate:
+    if better.claims or not other.claims:
+        return better
+    from dataclasses import replace
+
+    return replace(better, claims=other.claims, expires_at=better.expires_at or other.expires_at)
+
+
+def _family(plugin: str) -> Family | None:
+    try:
+        return Family(plugin)
+    except ValueError:
+        return None
+
+
+def _instance_can_revoke(kind: Kind) -> bool:
+    return kind in (Kind.SESSION_COOKIE, Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.ID_TOKEN, Kind.JWT,
+                    Kind.API_KEY)
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            sha.update(chunk)
+            size += len(chunk)
+    return size, sha.hexdigest()
+
+
+def expired(finding: Finding, now: datetime) -> bool:
+    return finding.expires_at is not None and finding.expires_at < now
+
+
+__all__ = ["Attributor", "ScanReport", "Scanner", "Secret", "expired"]

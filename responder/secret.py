@@ -1,0 +1,72 @@
+"""Secret values: never a plain str, never printed, revealed only where a request or redaction needs them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+
+class Secret:
+    """A credential value. `repr`/`str` never show it; `reveal()` is explicit and greppable."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return f"Secret(<{len(self._value)} chars>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("Secret values are not picklable")
+
+
+class Fingerprinter:
+    """Keyed fingerprints: lowercase hex HMAC-SHA256(key, value as it would be sent)."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("fingerprint key must be at least 16 bytes")
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "Fingerprinter(<key>)"
+
+    def __call__(self, value: Secret) -> str:
+        return hmac.new(self._key, value.reveal().encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """Read a key file, or create it once with 0600 permissions (atomic: O_EXCL, so racing processes agree)."""
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return bytes.fromhex(path.read_text().strip())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.hex())
+    return key

@@ -1,0 +1,102 @@
+"""Settings: a TOML file plus RESPONDER_* environment variables (env wins). Validated once at startup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from responder.errors import ConfigError
+
+_MiB = 1024 * 1024
+
+
+class ProviderConfig(BaseModel):
+    """The stable keys every `[[providers]]` table has. Each plugin validates its own keys later
+    (issue: provider framework); until then they are ignored here so no credential is held as a str."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    plugin: str = Field(min_length=1)
+    hosts: tuple[str, ...] = ()
+    base_url: str | None = None
+    issuer: str | None = None
+
+    def claimed_hosts(self) -> frozenset[str]:
+        """Hosts this instance owns: explicit `hosts`, else the host of base_url / issuer."""
+        if self.hosts:
+            return frozenset(h.lower() for h in self.hosts)
+        urls = [u for u in (self.base_url, self.issuer) if u]
+        return frozenset((urlsplit(u).netloc or "").lower() for u in urls) - {""}
+
+    def issuer_prefixes(self) -> tuple[str, ...]:
+        return tuple(u.rstrip("/") for u in (self.issuer, self.base_url) if u)
+
+
+class ScanSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_decompressed_bytes: int = Field(default=4096 * _MiB, gt=0)
+    max_ratio: int = Field(default=200, gt=1, description="largest decompressed:compressed ratio accepted")
+    max_members: int = Field(default=1000, gt=0, description="most files accepted in one zip")
+    max_body_bytes: int = Field(default=64 * _MiB, gt=0, description="larger bodies are scanned as text only")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RESPONDER_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("responder")))
+    fingerprint_key: SecretStr | None = None
+    providers: tuple[ProviderConfig, ...] = ()
+    scan: ScanSettings = ScanSettings()
+
+    @field_validator("providers")
+    @classmethod
+    def _unique_names(cls, providers: tuple[ProviderConfig, ...]) -> tuple[ProviderConfig, ...]:
+        names = [p.name for p in providers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
+        return providers
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = init_settings.init_kwargs.pop("_toml_file", None)  # type: ignore[attr-defined]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None, **overrides: Any) -> Settings:
+    """Load and validate settings; every problem becomes one ConfigError naming the key and the fix."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file not found: {config_file}")
+    try:
+        return Settings(_toml_file=config_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  {'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration{f' in {config_file}' if config_file else ''}:\n{problems}") from None
+    except (OSError, ValueError) as exc:  # unreadable file, TOML syntax error
+        raise ConfigError(f"cannot read configuration {config_file}: {exc}") from None
