@@ -27,8 +27,19 @@ def detect(obs: Observation) -> Iterator[Candidate]:
             yield from _once(_named(derived), seen)
         yield from _once(_anywhere(obs, strict=True), seen)
         return
+    if _known_non_credential(obs):
+        return
     yield from _once(_named(obs), seen)
     yield from _once(_anywhere(obs, strict=obs.location.field in FREE_TEXT), seen)
+
+
+def _known_non_credential(obs: Observation) -> bool:
+    """A catalogued non-credential cookie (CSRF, device id, login-restart state) is not scanned further,
+    even when its value is JWT-shaped (Keycloak's KC_RESTART)."""
+    if obs.location.field not in (Field.COOKIE, Field.SET_COOKIE):
+        return False
+    row = cookie_format(obs.location.name, obs.location.host, obs.value.reveal())
+    return row is not None and row.kind is None
 
 
 def _once(candidates: Iterator[Candidate], seen: set[str]) -> Iterator[Candidate]:
@@ -97,7 +108,7 @@ def _cookie(obs: Observation, *, catalogued_only: bool = False) -> Iterator[Cand
     if row is not None:
         if row.kind is None:
             return
-        if len(value) < 8 and row.family is None:
+        if len(value) < 6 and row.family is None:
             return
         yield _build(obs, value, row.kind, "cookie:catalog", row.label, row.family, keep_kind=True)
         return

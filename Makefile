@@ -1,0 +1,46 @@
+# Quick start: `make run` (scan the bundled example) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PEER := tests/peers/oidc-provider
+
+.PHONY: run test lint typecheck unit peers bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The main job on embedded defaults: scan the bundled capture, print the findings, write the sanitized copy.
+# Exit status 1 means "credentials found", which is the expected outcome here.
+run: $(STAMP)
+	$(BIN)/responder scan examples/oidc-login.har --config config/responder.example.toml \
+		--out-dir out/sanitized || [ $$? -eq 1 ]
+
+$(PEER)/node_modules: $(PEER)/package-lock.json
+	cd $(PEER) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+peers: $(PEER)/node_modules
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check responder providers tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: $(STAMP) lint typecheck
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory peers; fi
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/scan.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
