@@ -10,10 +10,10 @@ from pathlib import Path
 
 from responder.detect.pipeline import detect
 from responder.errors import UnreadableArtifact
-from responder.interfaces import ReadContext
+from responder.interfaces import ReadContext, Reader
 from responder.model import Candidate, Family, Finding, Kind, Location, Observation, ProviderRef
 from responder.plugins import ReaderRegistry
-from responder.secret import Fingerprinter, Secret
+from responder.secret import Fingerprinter
 from responder.settings import ProviderConfig, ScanSettings
 
 _SPECIFICITY = {"cookie:catalog": 5, "param": 4, "header": 4, "authorization": 3, "shape": 2, "cookie": 1}
@@ -83,19 +83,19 @@ class Scanner:
         used = "→".join(dict.fromkeys(ctx.formats_used)) or reader.name
         return ScanReport(path, digest, size, used, tuple(ctx.warnings), findings)
 
-    def observations(self, path: Path, member: str = "") -> Iterator[Observation]:
-        """Everything a reader sees in one file (used by archives for their members)."""
-        ctx = self._context(member)
-        yield from self._reader_for(path).read(path, ctx)
+    def _context(self, member: str = "", parent: ReadContext | None = None) -> ReadContext:
+        """Inner contexts (archive members) share the outer warnings and formats, so the report has them all."""
+        ctx = ReadContext(limits=self._limits, member=member)
+        if parent is not None:
+            ctx.warnings, ctx.formats_used = parent.warnings, parent.formats_used
 
-    def _context(self, member: str = "") -> ReadContext:
-        return ReadContext(limits=self._limits, member=member, read_inner=self._read_inner)
+        def read_inner(path: Path, inner: str) -> Iterator[Observation]:
+            yield from self._reader_for(path).read(path, self._context(inner, ctx))
 
-    def _read_inner(self, path: Path, member: str) -> Iterator[Observation]:
-        ctx = self._context(member)
-        yield from self._reader_for(path).read(path, ctx)
+        ctx.read_inner = read_inner
+        return ctx
 
-    def _reader_for(self, path: Path) -> _ReaderLike:
+    def _reader_for(self, path: Path) -> Reader:
         with path.open("rb") as handle:
             head = handle.read(8192)
         if not head:
@@ -141,12 +141,6 @@ class Scanner:
         )
 
 
-class _ReaderLike:  # typing aid only: the registry returns objects that satisfy interfaces.Reader
-    name: str
-
-    def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]: ...
-
-
 def _rank(candidate: Candidate) -> int:
     prefix = candidate.detector.split(":", 1)[0]
     return _SPECIFICITY.get(candidate.detector, _SPECIFICITY.get(prefix, 0))
@@ -185,5 +179,3 @@ def _digest(path: Path) -> tuple[int, str]:
 def expired(finding: Finding, now: datetime) -> bool:
     return finding.expires_at is not None and finding.expires_at < now
 
-
-__all__ = ["Attributor", "ScanReport", "Scanner", "Secret", "expired"]

@@ -22,7 +22,8 @@ _GENERIC_KINDS = frozenset({Kind.JWT})
 
 def detect(obs: Observation) -> Iterator[Candidate]:
     seen: set[str] = set()
-    if obs.location.field in FREE_TEXT and not obs.location.name:
+    field = obs.location.field
+    if field is Field.EXTENSION or (field in FREE_TEXT and not obs.location.name):  # vendor keys say nothing
         for derived in expand(obs):
             yield from _once(_named(derived), seen)
         yield from _once(_anywhere(obs, strict=True), seen)

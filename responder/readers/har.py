@@ -30,9 +30,6 @@ from responder.readers.httpparts import (
 from responder.readers.jsonstream import detect_framing, open_json
 from responder.readers.text import TextReader
 
-_ENTRY_KEYS = frozenset({"request", "response", "startedDateTime", "time", "timings", "cache", "pageref",
-                         "serverIPAddress", "connection", "comment"})
-
 
 class HarReader:
     name: ClassVar[str] = "har"
@@ -59,7 +56,6 @@ class HarReader:
         except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, RecursionError) as exc:
             reason = _first_line(exc)
             ctx.warn(f"not valid HAR JSON after {entries} entries ({reason}); scanned as text instead")
-            ctx.formats_used.append("text")
             yield from TextReader().read(path, ctx)
             return
         ctx.formats_used.append(self.name)

@@ -47,6 +47,7 @@ class TextReader:
             if looks_binary(head):
                 raise UnreadableArtifact("binary data: not a HAR, a supported archive or a text capture")
             handle.seek(0)
+            ctx.formats_used.append(self.name)
             yield from _line_observations(handle, ctx)
 
     def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
@@ -68,27 +69,25 @@ def _line_observations(handle: BinaryIO, ctx: ReadContext) -> Iterator[Observati
             pending_name = None
 
 
+_SEPARATORS = (b" ", b"\t", b";", b"&", b",", b'"', b"'", b"<", b">")
+
+
 def _numbered_lines(handle: BinaryIO) -> Iterator[tuple[int, str]]:
+    """Lines; over-long ones become overlapping windows that begin and end at separators, so no token is
+    cut in half (one longer than OVERLAP/2 with no separator around it could be; none is that long)."""
     number = 0
-    while True:
-        raw = handle.readline(WINDOW)
-        if not raw:
-            return
+    while raw := handle.readline(WINDOW):
         number += 1
-        if len(raw) < WINDOW or raw.endswith(b"\n"):
-            yield number, raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
-            continue
-        # An over-long line: emit overlapping windows until its end.
-        carry = raw
-        while True:
-            yield number, carry.decode("utf-8", "surrogateescape")
-            more = handle.readline(WINDOW - OVERLAP)
-            if not more:
-                return
-            carry = carry[-OVERLAP:] + more
-            if more.endswith(b"\n") or len(more) < WINDOW - OVERLAP:
-                yield number, carry.decode("utf-8", "surrogateescape").rstrip("\r\n")
-                break
+        buffer = raw
+        while not buffer.endswith(b"\n") and len(buffer) >= WINDOW:
+            cut = max(buffer.rfind(sep, WINDOW - OVERLAP, WINDOW) for sep in _SEPARATORS) + 1 or WINDOW
+            yield number, buffer[:cut].decode("utf-8", "surrogateescape")
+            # The next window re-reads up to OVERLAP bytes before the cut (context such as "Bearer "),
+            # starting just after a separator so it never begins inside a token.
+            back = cut - OVERLAP // 2
+            start = min((i + 1 for sep in _SEPARATORS if 0 <= (i := buffer.find(sep, back, cut)) < cut), default=cut)
+            buffer = buffer[start:] + handle.readline(WINDOW)
+        yield number, buffer.decode("utf-8", "surrogateescape").rstrip("\r\n")
 
 
 def _unescape(value: str) -> str:
