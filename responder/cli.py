@@ -121,7 +121,7 @@ def scan(
     elif output_format == OutputFormat.sarif:
         typer.echo(sarif.render(results))
     else:
-        table.render(results, Console(highlight=False, soft_wrap=False))
+        table.render(results, Console(highlight=False, width=None if sys.stdout.isatty() else 160))
 
     reports = [report for report, _ in results]
     if any(report.findings for report in reports):
@@ -148,26 +148,14 @@ class _null:  # noqa: N801 - a no-op context manager for non-terminal runs
 def main() -> None:
     """Entry point: operator errors become one clear line and an exit code, never a traceback."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: usage errors exit 2, typer.Exit codes pass through as SystemExit
     except ResponderError as exc:
         typer.echo(f"responder: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("responder: aborted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        typer.echo("responder: interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(EXIT_USAGE)
+    except Exception as exc:
         if os.environ.get("RESPONDER_DEBUG"):
             raise
+        # The exception text is not printed: it could quote input. Its type is enough to report a bug.
         typer.echo(f"responder: internal error: {type(exc).__name__} (set RESPONDER_DEBUG=1 for details)",
                    err=True)
         sys.exit(70)

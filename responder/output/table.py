@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from responder.model import Finding
 from responder.scan import ScanReport
@@ -40,28 +41,27 @@ def _expiry(finding: Finding, now: datetime) -> str:
 def render(reports: Sequence[tuple[ScanReport, Path | None]], console: Console) -> None:
     now = datetime.now(UTC)
     for report, sanitized in reports:
-        console.print(f"[bold]{report.path}[/bold]", highlight=False)
+        # Paths, warnings and errors are printed as plain text: rich markup in them must not be interpreted.
+        console.print(Text(str(report.path), style="bold"))
         if report.error:
-            console.print(f"  [red]error:[/red] {report.error}", highlight=False)
+            console.print(Text.assemble("  ", ("error: ", "red"), report.error))
             continue
-        console.print(f"  reader {report.reader}, {report.size:,} bytes, sha256 {report.sha256[:16]}…",
-                      highlight=False)
+        console.print(Text(f"  reader {report.reader}, {report.size:,} bytes, sha256 {report.sha256[:16]}…"))
         for warning in report.warnings:
-            console.print(f"  [yellow]warning:[/yellow] {warning}", highlight=False)
+            console.print(Text.assemble("  ", ("warning: ", "yellow"), warning))
         if not report.findings:
-            console.print("  no credentials found", highlight=False)
+            console.print(Text("  no credentials found"))
         else:
             table = Table(show_edge=False, pad_edge=False, expand=False)
             for column in ("kind", "what", "provider", "revocable", "expires", "fingerprint", "first seen"):
                 table.add_column(column, overflow="fold")
             ordered = sorted(report.findings, key=lambda f: (not f.revocable, f.kind.value, f.label))
             for finding in ordered:
-                table.add_row(
-                    finding.kind.value, finding.label, _provider(finding), "yes" if finding.revocable else "no",
-                    _expiry(finding, now), finding.fingerprint[:12], _where(finding),
-                )
+                cells = (finding.kind.value, finding.label, _provider(finding), "yes" if finding.revocable else "no",
+                         _expiry(finding, now), finding.fingerprint[:12], _where(finding))
+                table.add_row(*(Text(cell) for cell in cells))
             console.print(table)
             revocable = sum(f.revocable for f in report.findings)
-            console.print(f"  {len(report.findings)} credential(s), {revocable} revocable", highlight=False)
+            console.print(Text(f"  {len(report.findings)} credential(s), {revocable} revocable"))
         if sanitized:
-            console.print(f"  sanitized copy: {sanitized}", highlight=False)
+            console.print(Text(f"  sanitized copy: {sanitized}"))

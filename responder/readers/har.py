@@ -27,7 +27,7 @@ from responder.readers.httpparts import (
     json_leaves,
     url_observations,
 )
-from responder.readers.jsonstream import detect_framing, open_json
+from responder.readers.jsonstream import MAX_NESTING, detect_framing, nested_too_deep, open_json
 from responder.readers.text import TextReader
 
 
@@ -43,6 +43,10 @@ class HarReader:
         return 0
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]:
+        if nested_too_deep(path):
+            ctx.warn(f"JSON nested more than {MAX_NESTING} levels deep (a parser bomb?); scanned as text instead")
+            yield from TextReader().read(path, ctx)
+            return
         framing = detect_framing(path)
         entries = 0
         try:

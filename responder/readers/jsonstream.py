@@ -68,6 +68,24 @@ class _Window(io.RawIOBase):
         super().close()
 
 
+# A run of this many opening brackets (each followed by at most 256 other bytes, no closer between) is a
+# parser bomb: the streaming parser's prefix strings grow with depth, so its cost grows with depth squared.
+MAX_NESTING = 256
+_DEEP = re.compile(rb"(?>(?:[\[{][^\[\]{}]{0,256}+){%d})" % MAX_NESTING)
+_DEEP_OVERLAP = MAX_NESTING * 258
+
+
+def nested_too_deep(path: Path) -> bool:
+    """One linear, C-speed pass; a HAR never nests more than a dozen levels (bodies are strings)."""
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if _DEEP.search(tail + chunk):
+                return True
+            tail = chunk[-_DEEP_OVERLAP:]
+    return False
+
+
 def open_json(path: Path, framing: Framing) -> BinaryIO:
     handle = path.open("rb")
     if framing.start == 0 and framing.end == path.stat().st_size:

@@ -15,6 +15,7 @@ from responder.interfaces import ReadContext
 from responder.model import Finding
 from responder.plugins import ReaderRegistry
 from responder.readers.text import TextReader
+from responder.sanitize.har import TooDeep
 from responder.sanitize.redactor import TextRedactor
 from responder.settings import ScanSettings
 
@@ -60,7 +61,7 @@ class Sanitizer:
         start = out.tell()
         try:
             reader.rewrite(path, out, redactor, ctx)
-        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, RecursionError):
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, RecursionError, TooDeep):
             out.seek(start)
             out.truncate()
             ctx.warn("sanitized as text because the JSON is broken")
