@@ -87,7 +87,7 @@ def scan(
     Exit status: 0 nothing found, 1 credentials found, 2 usage or configuration error, 3 nothing could be read.
     """
     settings = load_settings(config)
-    configure_logging(json=output_format != OutputFormat.table)
+    configure_logging(json=settings.log_json or output_format != OutputFormat.table, level=settings.log_level)
     log = structlog.get_logger("responder.scan")
     registry = load_readers()
     scanner = Scanner(registry, fingerprinter(settings), settings.scan, settings.providers)
@@ -103,6 +103,9 @@ def scan(
             report = scanner.scan(path)
         log.info("artifact_scanned", path=str(path), findings=len(report.findings), reader=report.reader,
                  error=report.error)
+        for finding in report.findings:
+            log.debug("finding", fingerprint=finding.fingerprint[:16], kind=finding.kind.value,
+                      detector=finding.detector, locations=len(finding.locations))
         sanitized: Path | None = None
         if out_dir is not None and report.readable:
             sanitized = out_dir / path.name

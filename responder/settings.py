@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -59,6 +59,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("responder")))
     fingerprint_key: SecretStr | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    log_json: bool = False
     providers: tuple[ProviderConfig, ...] = ()
     scan: ScanSettings = ScanSettings()
 

@@ -58,8 +58,9 @@ class HarReader:
                     if isinstance(entry, dict):
                         yield from entry_observations(index, entry, ctx)
         except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, RecursionError) as exc:
-            reason = _first_line(exc)
-            ctx.warn(f"not valid HAR JSON after {entries} entries ({reason}); scanned as text instead")
+            # The parser's own message quotes the input around the error, so it is never shown.
+            reason = "it ends early" if isinstance(exc, ijson.IncompleteJSONError) else "malformed JSON"
+            ctx.warn(f"not a valid HAR after {entries} entries ({reason}); scanned as text instead")
             yield from TextReader().read(path, ctx)
             return
         ctx.formats_used.append(self.name)
@@ -68,11 +69,6 @@ class HarReader:
         from responder.sanitize.har import rewrite_har
 
         rewrite_har(path, out, redactor)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:120]
 
 
 def _log_extras(stream: BinaryIO) -> Iterator[Observation]:
