@@ -92,8 +92,7 @@ _BINARY_MAGIC = {
     "font/woff2": b"wOF2\x00\x01\x00\x00",
 }
 _USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 )
 _SEC_CH_UA = '"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"'
 
@@ -262,11 +261,7 @@ class _HarFaker:
         query = [(n, quote(v, safe="")) for n, v in params]
         full_path = path + ("?" + "&".join(f"{n}={v}" for n, v in query) if query else "")
         cookies = [*self.jars.get(host, ()), *extra_cookies]
-        headers = (
-            [(":authority", host), (":method", method), (":path", full_path), (":scheme", "https")]
-            if h2
-            else []
-        )
+        headers = [(":authority", host), (":method", method), (":path", full_path), (":scheme", "https")] if h2 else []
         headers += self._browser_headers(dest, referer, host)
         if cookies:
             headers.append(("cookie", "; ".join(f"{c['name']}={c['value']}" for c in cookies)))
@@ -379,9 +374,7 @@ class _HarFaker:
             ("access-control-allow-origin", f"https://{_APP}"),
         ]
 
-    def entry(
-        self, index: int, request: Json, response: Json, *, resource_type: str, initiator: Json
-    ) -> Json:
+    def entry(self, index: int, request: Json, response: Json, *, resource_type: str, initiator: Json) -> Json:
         pageref, _ = self.page(index)
         timings = self._timings()
         return {
@@ -662,9 +655,7 @@ def _static_entry(f: _HarFaker, index: int, limit: int, kind: str, page_url: str
     host, _, path = url.removeprefix("https://").partition("/")
     dest = {"image": "image", "font": "font", "script": "script", "stylesheet": "style"}[kind]
     req = f.request("GET", host, "/" + path, dest=dest, referer=page_url)
-    return f.entry(
-        index, req, f.response(200, body, host=host), resource_type=kind, initiator=f.initiator(index, kind)
-    )
+    return f.entry(index, req, f.response(200, body, host=host), resource_type=kind, initiator=f.initiator(index, kind))
 
 
 # --- planted (credential-bearing) entries --------------------------------------
@@ -729,9 +720,7 @@ def _plant_authentik_cookie(f: _HarFaker, index: int, limit: int) -> tuple[Json,
         "sameSite": "Lax",
     }
     _, page_url = f.page(index)
-    req = f.request(
-        "GET", _IDP, "/api/v3/core/users/me/", dest="empty", referer=page_url, extra_cookies=[cookie]
-    )
+    req = f.request("GET", _IDP, "/api/v3/core/users/me/", dest="empty", referer=page_url, extra_cookies=[cookie])
     entry = _json_entry(f, index, req, limit)
     return entry, [_Secret("session_cookie", "authentik_session", "request.cookie", value)]
 
@@ -1004,9 +993,7 @@ def parse_size(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Generate a synthetic HAR file with planted fake credentials."
-    )
+    parser = argparse.ArgumentParser(description="Generate a synthetic HAR file with planted fake credentials.")
     parser.add_argument("out", type=Path)
     parser.add_argument("--size", type=parse_size, required=True, help="target size, e.g. 10MB, 1GB, 512KiB")
     parser.add_argument("--seed", type=int, default=0)

@@ -317,9 +317,7 @@ def record(op_port: int, rp_port: int, out: Path) -> None:
         stop(op)
 
     entries = json.loads(out.read_text())["log"]["entries"]
-    foreign = {
-        e["request"]["url"] for e in entries if not e["request"]["url"].startswith("http://127.0.0.1:")
-    }
+    foreign = {e["request"]["url"] for e in entries if not e["request"]["url"].startswith("http://127.0.0.1:")}
     if foreign:
         raise RuntimeError(f"capture has non-local requests: {sorted(foreign)}")
     print(f"wrote {out} ({len(entries)} requests)")

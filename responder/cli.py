@@ -19,7 +19,7 @@ from responder.log import configure_logging
 from responder.output import jsonout, sarif, table
 from responder.plugins import load_readers
 from responder.sanitize.writer import Sanitizer
-from responder.scan import ScanReport, Scanner
+from responder.scan import Scanner, ScanReport
 from responder.secret import Fingerprinter, load_or_create_key
 from responder.settings import Settings, load_settings
 
@@ -44,8 +44,9 @@ class OutputFormat(StrEnum):
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", envvar="RESPONDER_CONFIG", help="TOML settings file (RESPONDER_* env wins).",
-                 dir_okay=False),
+    typer.Option(
+        "--config", "-c", envvar="RESPONDER_CONFIG", help="TOML settings file (RESPONDER_* env wins).", dir_okay=False
+    ),
 ]
 
 
@@ -57,8 +58,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """responder: session-token revocation responder."""
 
@@ -72,14 +74,28 @@ def fingerprinter(settings: Settings) -> Fingerprinter:
 
 @app.command()
 def scan(
-    paths: Annotated[list[Path], typer.Argument(help="Captures to scan: .har, .har.gz, .zip, .saz, or text "
-                                                     "(logs, curl -v output, pasted headers).", show_default=False)],
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people; json "
-                                                        "(docs/scan-json.md) or sarif 2.1.0 for machines.")]
-    = OutputFormat.table,
-    out_dir: Annotated[Path | None, typer.Option("--out-dir", "-o", file_okay=False, help="Write a sanitized "
-                       "copy of each artifact here, same name and format, every credential replaced by "
-                       "[REDACTED <kind> <fingerprint8>].")] = None,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Captures to scan: .har, .har.gz, .zip, .saz, or text (logs, curl -v output, pasted headers).",
+            show_default=False,
+        ),
+    ],
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--format", "-f", help="table for people; json (docs/scan-json.md) or sarif 2.1.0 for machines."),
+    ] = OutputFormat.table,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out-dir",
+            "-o",
+            file_okay=False,
+            help="Write a sanitized "
+            "copy of each artifact here, same name and format, every credential replaced by "
+            "[REDACTED <kind> <fingerprint8>].",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Find every credential in each artifact. Nothing is sent anywhere; no value is ever printed.
@@ -101,11 +117,17 @@ def scan(
             raise ResponderError(f"{path} is a directory; pass the files to scan")
         with stderr.status(f"scanning {path.name}…", spinner="dots") if stderr.is_terminal else _null():
             report = scanner.scan(path)
-        log.info("artifact_scanned", path=str(path), findings=len(report.findings), reader=report.reader,
-                 error=report.error)
+        log.info(
+            "artifact_scanned", path=str(path), findings=len(report.findings), reader=report.reader, error=report.error
+        )
         for finding in report.findings:
-            log.debug("finding", fingerprint=finding.fingerprint[:16], kind=finding.kind.value,
-                      detector=finding.detector, locations=len(finding.locations))
+            log.debug(
+                "finding",
+                fingerprint=finding.fingerprint[:16],
+                kind=finding.kind.value,
+                detector=finding.detector,
+                locations=len(finding.locations),
+            )
         sanitized: Path | None = None
         if out_dir is not None and report.readable:
             sanitized = out_dir / path.name
@@ -140,7 +162,7 @@ def _with_warning(report: ScanReport, warning: str) -> ScanReport:
     return replace(report, warnings=(*report.warnings, warning))
 
 
-class _null:  # noqa: N801 - a no-op context manager for non-terminal runs
+class _null:
     def __enter__(self) -> None:
         return None
 
@@ -159,6 +181,5 @@ def main() -> None:
         if os.environ.get("RESPONDER_DEBUG"):
             raise
         # The exception text is not printed: it could quote input. Its type is enough to report a bug.
-        typer.echo(f"responder: internal error: {type(exc).__name__} (set RESPONDER_DEBUG=1 for details)",
-                   err=True)
+        typer.echo(f"responder: internal error: {type(exc).__name__} (set RESPONDER_DEBUG=1 for details)", err=True)
         sys.exit(70)

@@ -63,8 +63,13 @@ class Attributor:
 
 
 class Scanner:
-    def __init__(self, registry: ReaderRegistry, fingerprint: Fingerprinter, limits: ScanSettings,
-                 providers: tuple[ProviderConfig, ...] = ()) -> None:
+    def __init__(
+        self,
+        registry: ReaderRegistry,
+        fingerprint: Fingerprinter,
+        limits: ScanSettings,
+        providers: tuple[ProviderConfig, ...] = (),
+    ) -> None:
         self._registry = registry
         self._fingerprint = fingerprint
         self._limits = limits
@@ -121,9 +126,7 @@ class Scanner:
                     acc.locations[obs.location] = None
                 if obs.location.host:
                     hosts.setdefault(fingerprint, set()).add(obs.location.host.lower())
-        return tuple(
-            self._finding(fp, acc, hosts.get(fp, set())) for fp, acc in merged.items()
-        )
+        return tuple(self._finding(fp, acc, hosts.get(fp, set())) for fp, acc in merged.items())
 
     def _finding(self, fingerprint: str, acc: _Accumulator, hosts: set[str]) -> Finding:
         candidate = acc.candidate
@@ -134,10 +137,16 @@ class Scanner:
             family = family or _family(instance.plugin)
             revocable = revocable or _instance_can_revoke(candidate.kind)
         return Finding(
-            fingerprint=fingerprint, kind=candidate.kind, detector=candidate.detector, label=candidate.label,
-            revocable=revocable, provider=ProviderRef(family, instance.name if instance else None),
-            claims=dict(candidate.claims), expires_at=candidate.expires_at,
-            locations=tuple(acc.locations), value=candidate.value,
+            fingerprint=fingerprint,
+            kind=candidate.kind,
+            detector=candidate.detector,
+            label=candidate.label,
+            revocable=revocable,
+            provider=ProviderRef(family, instance.name if instance else None),
+            claims=dict(candidate.claims),
+            expires_at=candidate.expires_at,
+            locations=tuple(acc.locations),
+            value=candidate.value,
         )
 
 
@@ -162,8 +171,7 @@ def _family(plugin: str) -> Family | None:
 
 
 def _instance_can_revoke(kind: Kind) -> bool:
-    return kind in (Kind.SESSION_COOKIE, Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.ID_TOKEN, Kind.JWT,
-                    Kind.API_KEY)
+    return kind in (Kind.SESSION_COOKIE, Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.ID_TOKEN, Kind.JWT, Kind.API_KEY)
 
 
 def _digest(path: Path) -> tuple[int, str]:
@@ -178,4 +186,3 @@ def _digest(path: Path) -> tuple[int, str]:
 
 def expired(finding: Finding, now: datetime) -> bool:
     return finding.expires_at is not None and finding.expires_at < now
-

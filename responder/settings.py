@@ -53,9 +53,7 @@ class ScanSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="RESPONDER_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="RESPONDER_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("responder")))
     fingerprint_key: SecretStr | None = None

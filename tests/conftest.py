@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from responder.plugins import load_readers
-from responder.scan import ScanReport, Scanner
+from responder.scan import Scanner, ScanReport
 from responder.secret import Fingerprinter
 from responder.settings import ProviderConfig, ScanSettings
 

@@ -28,22 +28,34 @@ def entry(
         if base64_body:
             content["encoding"] = "base64"
     request: dict[str, Any] = {
-        "method": method, "url": url, "httpVersion": "HTTP/1.1",
+        "method": method,
+        "url": url,
+        "httpVersion": "HTTP/1.1",
         "headers": [{"name": n, "value": v} for n, v in request_headers or []],
         "cookies": [{"name": n, "value": v} for n, v in request_cookies or []],
-        "queryString": [], "headersSize": -1, "bodySize": -1,
+        "queryString": [],
+        "headersSize": -1,
+        "bodySize": -1,
     }
     if post is not None:
         request["postData"] = post
     result: dict[str, Any] = {
-        "startedDateTime": "2026-11-29T10:00:00.000Z", "time": 12,
+        "startedDateTime": "2026-11-29T10:00:00.000Z",
+        "time": 12,
         "request": request,
         "response": {
-            "status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1",
+            "status": 200,
+            "statusText": "OK",
+            "httpVersion": "HTTP/1.1",
             "headers": [{"name": n, "value": v} for n, v in response_headers or []],
-            "cookies": [], "content": content, "redirectURL": "", "headersSize": -1, "bodySize": -1,
+            "cookies": [],
+            "content": content,
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
         },
-        "cache": {}, "timings": {"send": 0, "wait": 10, "receive": 2},
+        "cache": {},
+        "timings": {"send": 0, "wait": 10, "receive": 2},
     }
     if websocket is not None:
         result["_webSocketMessages"] = websocket
@@ -52,8 +64,9 @@ def entry(
 
 
 def har(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"log": {"version": "1.2", "creator": {"name": "tests", "version": "1"}, "pages": [],
-                    "entries": list(entries)}}
+    return {
+        "log": {"version": "1.2", "creator": {"name": "tests", "version": "1"}, "pages": [], "entries": list(entries)}
+    }
 
 
 def write(path: Path, document: dict[str, Any], *, indent: int | None = 2) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import pickle
 import secrets
 import zipfile
 from pathlib import Path
@@ -27,21 +28,30 @@ CANARIES = {name: _canary(name) for name in ("bearer", "cookie", "json", "b64", 
 
 def _encodings(value: str) -> list[bytes]:
     raw = value.encode()
-    return [raw, quote(value, safe="").encode(), base64.b64encode(raw), base64.urlsafe_b64encode(raw),
-            raw.hex().encode(), json.dumps(value).encode()[1:-1]]
+    return [
+        raw,
+        quote(value, safe="").encode(),
+        base64.b64encode(raw),
+        base64.urlsafe_b64encode(raw),
+        raw.hex().encode(),
+        json.dumps(value).encode()[1:-1],
+    ]
 
 
 def _artifacts(tmp_path: Path) -> list[Path]:
     c = CANARIES
     document = harbuild.har(
-        harbuild.entry(request_headers=[("Authorization", f"Bearer {c['bearer']}")],
-                       request_cookies=[("PHPSESSID", c["cookie"])]),
+        harbuild.entry(
+            request_headers=[("Authorization", f"Bearer {c['bearer']}")], request_cookies=[("PHPSESSID", c["cookie"])]
+        ),
         harbuild.entry(body=json.dumps({"access_token": c["json"]})),
         harbuild.entry(body=json.dumps({"refresh_token": c["b64"]}), base64_body=True),
-        harbuild.entry(method="POST", post={"mimeType": "application/x-www-form-urlencoded",
-                                            "text": f"password={c['form']}"}),
-        harbuild.entry(websocket=[{"type": "send", "time": 1, "opcode": 1,
-                                   "data": json.dumps({"session_token": c["ws"]})}]),
+        harbuild.entry(
+            method="POST", post={"mimeType": "application/x-www-form-urlencoded", "text": f"password={c['form']}"}
+        ),
+        harbuild.entry(
+            websocket=[{"type": "send", "time": 1, "opcode": 1, "data": json.dumps({"session_token": c["ws"]})}]
+        ),
     )
     har = harbuild.write(tmp_path / "leaky.har", document)
     text = tmp_path / "leaky.log"
@@ -77,8 +87,16 @@ def _all_written_bytes(paths: list[Path]) -> bytes:
 def test_canaries_appear_nowhere(tmp_path: Path, output_format: str) -> None:
     inputs = _artifacts(tmp_path)
     out_dir, data_dir = tmp_path / "sanitized", tmp_path / "data"
-    result = run("scan", "--format", output_format, "--out-dir", str(out_dir), *map(str, inputs),
-                 data_dir=data_dir, env={"RESPONDER_LOG_LEVEL": "debug", "RESPONDER_LOG_JSON": "true"})
+    result = run(
+        "scan",
+        "--format",
+        output_format,
+        "--out-dir",
+        str(out_dir),
+        *map(str, inputs),
+        data_dir=data_dir,
+        env={"RESPONDER_LOG_LEVEL": "debug", "RESPONDER_LOG_JSON": "true"},
+    )
     assert result.returncode == 1, result.stderr
     assert '"finding"' in result.stderr  # debug logging really ran
     written = "\n".join([result.stdout, result.stderr]).encode() + _all_written_bytes([out_dir, data_dir])
@@ -101,6 +119,4 @@ def test_secret_never_shows_its_value() -> None:
     for rendering in (repr(secret), str(secret), f"{secret}", repr([secret]), repr({"k": secret})):
         assert CANARIES["bearer"] not in rendering
     with pytest.raises(TypeError):
-        import pickle
-
         pickle.dumps(secret)

@@ -36,8 +36,13 @@ def _jwt(rng: random.Random) -> str:
     def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-    claims = {"iss": "https://idp.example.org", "sub": _token(rng)[:12], "exp": 4102444800,
-              "scope": "openid", "jti": _token(rng)}
+    claims = {
+        "iss": "https://idp.example.org",
+        "sub": _token(rng)[:12],
+        "exp": 4102444800,
+        "scope": "openid",
+        "jti": _token(rng),
+    }
     return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.{_token(rng)}"
 
 
@@ -50,23 +55,32 @@ PLANTERS: dict[str, Planter] = {
     "set_cookie": lambda v: harbuild.entry(response_headers=[("Set-Cookie", f"connect.sid={v}; Path=/; HttpOnly")]),
     "query": lambda v: harbuild.entry(url=f"https://api.example.com/v1?access_token={quote(v)}&page=2"),
     "location_fragment": lambda v: harbuild.entry(
-        response_headers=[("Location", f"https://app.example.com/cb#id_token={v}&state=abc")]),
-    "form": lambda v: harbuild.entry(method="POST", post={
-        "mimeType": "application/x-www-form-urlencoded", "text": f"grant_type=refresh_token&refresh_token={v}"}),
-    "json_request": lambda v: harbuild.entry(method="POST", post={
-        "mimeType": "application/json", "text": json.dumps({"user": {"password": v}})}),
+        response_headers=[("Location", f"https://app.example.com/cb#id_token={v}&state=abc")]
+    ),
+    "form": lambda v: harbuild.entry(
+        method="POST",
+        post={"mimeType": "application/x-www-form-urlencoded", "text": f"grant_type=refresh_token&refresh_token={v}"},
+    ),
+    "json_request": lambda v: harbuild.entry(
+        method="POST", post={"mimeType": "application/json", "text": json.dumps({"user": {"password": v}})}
+    ),
     "json_response": lambda v: harbuild.entry(body=json.dumps({"data": {"access_token": v, "expires_in": 60}})),
     "base64_response": lambda v: harbuild.entry(body=json.dumps({"refresh_token": v}), base64_body=True),
-    "html_response": lambda v: harbuild.entry(body=f"<script>var cfg = {{'api_key': '{v}'}};</script>",
-                                              mime="text/html"),
-    "websocket": lambda v: harbuild.entry(websocket=[{"type": "receive", "time": 1.0, "opcode": 1,
-                                                      "data": json.dumps({"session_token": v})}]),
+    "html_response": lambda v: harbuild.entry(
+        body=f"<script>var cfg = {{'api_key': '{v}'}};</script>", mime="text/html"
+    ),
+    "websocket": lambda v: harbuild.entry(
+        websocket=[{"type": "receive", "time": 1.0, "opcode": 1, "data": json.dumps({"session_token": v})}]
+    ),
     "api_key_header": lambda v: harbuild.entry(request_headers=[("x-api-key", v)]),
-    "vendor_field": lambda v: harbuild.entry(extra={"_initiator": {"type": "script",
-                                                                   "url": f"https://x.example.com/?token={v}"}}),
+    "vendor_field": lambda v: harbuild.entry(
+        extra={"_initiator": {"type": "script", "url": f"https://x.example.com/?token={v}"}}
+    ),
 }
-NOISE = harbuild.entry(request_headers=[("X-Request-Id", "0f8fad5b-d9cb-469f-a165-70867728950e")],
-                       body=json.dumps({"id": "5f1c2a", "state": "ok"}))
+NOISE = harbuild.entry(
+    request_headers=[("X-Request-Id", "0f8fad5b-d9cb-469f-a165-70867728950e")],
+    body=json.dumps({"id": "5f1c2a", "state": "ok"}),
+)
 
 
 def _frame(document: dict[str, Any], shape: str, indent: int | None) -> bytes:

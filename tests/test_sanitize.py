@@ -13,7 +13,7 @@ import pytest
 
 from responder.plugins import ReaderRegistry
 from responder.sanitize.writer import Sanitizer
-from responder.scan import ScanReport, Scanner
+from responder.scan import Scanner, ScanReport
 from responder.settings import ScanSettings
 from tests import harbuild
 from tests.conftest import CORPUS
@@ -52,7 +52,8 @@ def test_har_keeps_its_shape(tmp_path: Path, sanitize: Sanitize, scan: Callable[
     assert marker.startswith("Bearer [REDACTED access_token ")
     assert {"name": "Accept", "value": "*/*"} in entries[0]["request"]["headers"]
     decoded = json.loads(base64.b64decode(entries[1]["response"]["content"]["text"]))
-    assert decoded["access_token"].startswith("[REDACTED access_token") and decoded["expires_in"] == 3600
+    assert decoded["access_token"].startswith("[REDACTED access_token")
+    assert decoded["expires_in"] == 3600
     assert "state=keepme" in entries[2]["request"]["url"]
     assert TOKEN not in out.read_text()
     assert scan(out).findings == ()
@@ -76,8 +77,7 @@ def test_short_values_are_replaced_only_where_they_stand_alone(tmp_path: Path, s
     assert out.read_text().endswith("GET /testing/test.html\n")
 
 
-def test_archives_come_back_as_archives(tmp_path: Path, sanitize: Sanitize,
-                                        scan: Callable[[Path], ScanReport]) -> None:
+def test_archives_come_back_as_archives(tmp_path: Path, sanitize: Sanitize, scan: Callable[[Path], ScanReport]) -> None:
     raw = json.dumps(harbuild.har(harbuild.entry(request_headers=[("Authorization", f"Bearer {TOKEN}")])))
     gz = tmp_path / "c.har.gz"
     gz.write_bytes(gzip.compress(raw.encode()))
@@ -95,14 +95,16 @@ def test_archives_come_back_as_archives(tmp_path: Path, sanitize: Sanitize,
     assert scan(out).findings == ()
 
 
-def test_saz_bodies_are_decoded_and_cleaned(tmp_path: Path, sanitize: Sanitize,
-                                            scan: Callable[[Path], ScanReport]) -> None:
+def test_saz_bodies_are_decoded_and_cleaned(
+    tmp_path: Path, sanitize: Sanitize, scan: Callable[[Path], ScanReport]
+) -> None:
     _, out = sanitize(_saz(tmp_path / "s.saz"))
     with zipfile.ZipFile(out) as archive:
         everything = b"".join(archive.read(name) for name in archive.namelist())
         response = archive.read("raw/01_s.txt")
     assert TOKEN.encode() not in everything
-    assert b"Content-Encoding" not in response and b"[REDACTED access_token" in response
+    assert b"Content-Encoding" not in response
+    assert b"[REDACTED access_token" in response
     assert scan(out).findings == ()
 
 
@@ -115,8 +117,9 @@ def test_the_original_is_never_overwritten(tmp_path: Path, registry: ReaderRegis
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.glob("*.har")) if CORPUS.is_dir() else [])
-def test_corpus_sanitized_copies_hold_nothing(name: str, corpus: Path, sanitize: Sanitize,
-                                              scan: Callable[[Path], ScanReport]) -> None:
+def test_corpus_sanitized_copies_hold_nothing(
+    name: str, corpus: Path, sanitize: Sanitize, scan: Callable[[Path], ScanReport]
+) -> None:
     report, out = sanitize(corpus / name)
     rescan = scan(out)
     assert rescan.findings == (), [(f.kind, f.locations[0]) for f in rescan.findings]

@@ -55,12 +55,24 @@ class CookieFormat:
     value: re.Pattern[str] | None = None
 
 
-def _row(names: str, kind: Kind | None, label: str, family: Family | None = None, *, hosts: str | None = None,
-         value: str | None = None, ignore_case: bool = False) -> CookieFormat:
+def _row(
+    names: str,
+    kind: Kind | None,
+    label: str,
+    family: Family | None = None,
+    *,
+    hosts: str | None = None,
+    value: str | None = None,
+    ignore_case: bool = False,
+) -> CookieFormat:
     flags = re.IGNORECASE if ignore_case else 0
     return CookieFormat(
-        names=re.compile(names, flags), kind=kind, label=label, family=family,
-        hosts=re.compile(hosts) if hosts else None, value=re.compile(value) if value else None,
+        names=re.compile(names, flags),
+        kind=kind,
+        label=label,
+        family=family,
+        hosts=re.compile(hosts) if hosts else None,
+        value=re.compile(value) if value else None,
     )
 
 
@@ -69,36 +81,56 @@ COOKIES: tuple[CookieFormat, ...] = (
     # authentik (self-hosted: recognised by name)
     _row(r"authentik_session", S, "authentik session", Family.AUTHENTIK),
     _row(r"authentik_proxy_[0-9a-f]{8}", S, "authentik proxy-outpost session", Family.AUTHENTIK),
-    _row(r"authentik_(?:user_switching|account_sessions)", S, "authentik account-switching sessions",
-         Family.AUTHENTIK),
+    _row(r"authentik_(?:user_switching|account_sessions)", S, "authentik account-switching sessions", Family.AUTHENTIK),
     _row(r"authentik_(?:csrf|language|device|mfa)", None, "authentik non-session cookie"),
     # Okta: Classic `sid`, Identity Engine `idx`; only on Okta hosts (custom domains come from config)
     _row(r"sid", S, "Okta Classic session", Family.OKTA, hosts=_OKTA_HOSTS),
     _row(r"idx", S, "Okta Identity Engine session", Family.OKTA, hosts=_OKTA_HOSTS),
     _row(r"JSESSIONID", S, "Okta web session", Family.OKTA, hosts=_OKTA_HOSTS),
-    _row(r"DT|t|okta-oauth-(?:nonce|state|redirect-params)|ln|oktaStateToken", None, "Okta non-session cookie",
-         hosts=_OKTA_HOSTS),
+    _row(
+        r"DT|t|okta-oauth-(?:nonce|state|redirect-params)|ln|oktaStateToken",
+        None,
+        "Okta non-session cookie",
+        hosts=_OKTA_HOSTS,
+    ),
     _row(r"okta-oauth-(?:nonce|state|redirect-params)", None, "Okta SDK state cookie"),
     # Keycloak
     _row(r"KEYCLOAK_IDENTITY(?:_LEGACY)?", S, "Keycloak SSO identity", Family.KEYCLOAK),
     _row(r"KEYCLOAK_SESSION(?:_LEGACY)?", S, "Keycloak session", Family.KEYCLOAK),
     _row(r"AUTH_SESSION_ID(?:_LEGACY)?", S, "Keycloak login-in-progress session", Family.KEYCLOAK),
-    _row(r"KC_RESTART|KC_STATE_CHECKER|KC_AUTH_SESSION_HASH|KEYCLOAK_LOCALE|KEYCLOAK_REMEMBER_ME",
-         None, "Keycloak non-session cookie"),
+    _row(
+        r"KC_RESTART|KC_STATE_CHECKER|KC_AUTH_SESSION_HASH|KEYCLOAK_LOCALE|KEYCLOAK_REMEMBER_ME",
+        None,
+        "Keycloak non-session cookie",
+    ),
     # Auth0 tenant session (the app-side SDK cookies are generic sessions below)
     _row(r"auth0(?:_compat)?", S, "Auth0 session", Family.AUTH0),
-    _row(r"did(?:_compat)?|auth0-mf(?:_compat)?|a0_users:sess(?:\.sig)?", None, "Auth0 device/CSRF cookie",
-         hosts=_AUTH0_HOSTS),
+    _row(
+        r"did(?:_compat)?|auth0-mf(?:_compat)?|a0_users:sess(?:\.sig)?",
+        None,
+        "Auth0 device/CSRF cookie",
+        hosts=_AUTH0_HOSTS,
+    ),
     # Microsoft Entra ID (ESTSAUTH* are opaque: the user comes from another token in the artifact)
     _row(r"ESTSAUTH|ESTSAUTHPERSISTENT", S, "Entra ID SSO session", Family.ENTRA),
-    _row(r"ESTSAUTHLIGHT|SignInStateCookie|CCState|buid|fpc|esctx|x-ms-gateway-slice|stsservicecookie|brcap"
-         r"|wlidperf|MSFPC|MSCC", None, "Entra ID non-session cookie"),
+    _row(
+        r"ESTSAUTHLIGHT|SignInStateCookie|CCState|buid|fpc|esctx|x-ms-gateway-slice|stsservicecookie|brcap"
+        r"|wlidperf|MSFPC|MSCC",
+        None,
+        "Entra ID non-session cookie",
+    ),
     # Google account session family (only on Google hosts)
-    _row(r"__Secure-[13]P(?:SID|SIDTS|SIDCC|SIDRTS|APISID)|SID|HSID|SSID|APISID|SAPISID|SIDCC|SIDTS|LSID"
-         r"|__Host-(?:1PLSID|3PLSID|GAPS)|(?:__Secure-)?OSID",
-         S, "Google account session", Family.GOOGLE, hosts=_GOOGLE_HOSTS),
-    _row(r"NID|AEC|1P_JAR|CONSENT|SOCS|OTZ|__Secure-ENID|DV|UULE", None, "Google non-session cookie",
-         hosts=_GOOGLE_HOSTS),
+    _row(
+        r"__Secure-[13]P(?:SID|SIDTS|SIDCC|SIDRTS|APISID)|SID|HSID|SSID|APISID|SAPISID|SIDCC|SIDTS|LSID"
+        r"|__Host-(?:1PLSID|3PLSID|GAPS)|(?:__Secure-)?OSID",
+        S,
+        "Google account session",
+        Family.GOOGLE,
+        hosts=_GOOGLE_HOSTS,
+    ),
+    _row(
+        r"NID|AEC|1P_JAR|CONSENT|SOCS|OTZ|__Secure-ENID|DV|UULE", None, "Google non-session cookie", hosts=_GOOGLE_HOSTS
+    ),
     # Well-known third-party browser sessions (not IdPs we act on: reported, sanitized, not revocable)
     _row(r"d", S, "Slack browser session", value=r"^xoxd-"),
     _row(r"user_session|__Host-user_session_same_site|_gh_sess", S, "GitHub session"),
@@ -107,16 +139,23 @@ COOKIES: tuple[CookieFormat, ...] = (
     _row(r"CF_Authorization", S, "Cloudflare Access session"),
     _row(r"commonAuthId|opbs", S, "WSO2 Identity Server session"),
     # Generic application sessions nobody catalogued (any host; a configured instance may claim them)
-    _row(r"JSESSIONID|PHPSESSID|ASP\.NET_SessionId|ASPSESSIONID[A-Z]{8}|connect\.sid|_session(?:\.legacy)?"
-         r"|session|sessionid|session_id|sessid|SESSION|SESSION_ID|SessionID|SessionId|sid|laravel_session"
-         r"|ci_session|\.ASPXAUTH|\.AspNetCore\.(?:Session|Cookies|Identity\.Application)|appSession"
-         r"|__session|express:sess|koa\.sess|_[A-Za-z0-9]+_session|remember_(?:web|user)_[0-9a-f]+|wordpress_logged_in_[0-9a-f]+",
-         S, "application session"),
+    _row(
+        r"JSESSIONID|PHPSESSID|ASP\.NET_SessionId|ASPSESSIONID[A-Z]{8}|connect\.sid|_session(?:\.legacy)?"
+        r"|session|sessionid|session_id|sessid|SESSION|SESSION_ID|SessionID|SessionId|sid|laravel_session"
+        r"|ci_session|\.ASPXAUTH|\.AspNetCore\.(?:Session|Cookies|Identity\.Application)|appSession"
+        r"|__session|express:sess|koa\.sess|_[A-Za-z0-9]+_session|remember_(?:web|user)_[0-9a-f]+|wordpress_logged_in_[0-9a-f]+",
+        S,
+        "application session",
+    ),
     # Known non-credentials: analytics, consent, bot management, CSRF, and signature companions (`x.sig`)
-    _row(r"_ga(?:_.*)?|_gid|_gat.*|_gcl_.*|__utm.|_fbp|_fbc|_hj.*|_uetsid|_uetvid|ajs_.*|mp_.*|amplitude.*"
-         r"|__cf_bm|cf_clearance|_cfuvid|__cflb|datr|wordpress_test_cookie|previewCols|visitorId|VisitorID"
-         r"|OptanonConsent|OptanonAlertBoxClosed|euconsent.*|.*\.sig|.*csrf.*|.*xsrf.*|_interaction(?:_resume)?",
-         None, "not a credential", ignore_case=True),
+    _row(
+        r"_ga(?:_.*)?|_gid|_gat.*|_gcl_.*|__utm.|_fbp|_fbc|_hj.*|_uetsid|_uetvid|ajs_.*|mp_.*|amplitude.*"
+        r"|__cf_bm|cf_clearance|_cfuvid|__cflb|datr|wordpress_test_cookie|previewCols|visitorId|VisitorID"
+        r"|OptanonConsent|OptanonAlertBoxClosed|euconsent.*|.*\.sig|.*csrf.*|.*xsrf.*|_interaction(?:_resume)?",
+        None,
+        "not a credential",
+        ignore_case=True,
+    ),
 )
 
 # Names that suggest a credential when the value also looks random (heuristic for uncatalogued apps).

@@ -77,8 +77,15 @@ def expand(obs: Observation) -> Iterator[Observation]:
     for match in _AUTH_ANYWHERE.finditer(text):
         yield derived("authorization", f"{match.group(1)} {match.group(2)}", "header")
     if "://" in text:
-        where = _Where(entry=loc.entry, side=loc.side, host=loc.host, path=obs.path, seen_at=obs.seen_at,
-                       member=loc.member, line=loc.line)
+        where = _Where(
+            entry=loc.entry,
+            side=loc.side,
+            host=loc.host,
+            path=obs.path,
+            seen_at=obs.seen_at,
+            member=loc.member,
+            line=loc.line,
+        )
         for match in _URL.finditer(text):
             for url_obs in url_observations(where, match.group(0), context="url"):
                 yield _as_field(url_obs, loc.field)
@@ -97,8 +104,15 @@ def _header(
             yield replace(found, expires_at=expires)
     elif lowered in URL_HEADERS:
         loc = obs.location
-        where = _Where(entry=loc.entry, side=loc.side, host=loc.host, path=obs.path, seen_at=obs.seen_at,
-                       member=loc.member, line=loc.line)
+        where = _Where(
+            entry=loc.entry,
+            side=loc.side,
+            host=loc.host,
+            path=obs.path,
+            seen_at=obs.seen_at,
+            member=loc.member,
+            line=loc.line,
+        )
         for url_obs in url_observations(where, value, context=lowered):
             yield _as_field(url_obs, loc.field)
     else:

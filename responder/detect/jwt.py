@@ -17,10 +17,29 @@ from responder.model import Kind
 JWT_PATTERN = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 RECORDED_CLAIMS = ("iss", "sub", "sid", "aud", "azp", "exp", "typ", "oid", "tid")
 # A JWT that names no principal, session, client or scope is not a credential (e.g. a PoP nonce {"ts":…}).
-_IDENTITY_CLAIMS = frozenset({
-    "sub", "sid", "uid", "oid", "email", "upn", "preferred_username", "client_id", "clientId", "cid", "azp",
-    "scope", "scp", "session_state", "appid", "username", "user_id", "userId", "roles",
-})
+_IDENTITY_CLAIMS = frozenset(
+    {
+        "sub",
+        "sid",
+        "uid",
+        "oid",
+        "email",
+        "upn",
+        "preferred_username",
+        "client_id",
+        "clientId",
+        "cid",
+        "azp",
+        "scope",
+        "scp",
+        "session_state",
+        "appid",
+        "username",
+        "user_id",
+        "userId",
+        "roles",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +97,16 @@ class DecodedJwt:
 def decode(token: str) -> DecodedJwt | None:
     try:
         header = pyjwt.get_unverified_header(token)
-        claims = pyjwt.decode(token, options={"verify_signature": False, "verify_exp": False,
-                                              "verify_aud": False, "verify_iat": False, "verify_nbf": False})
+        claims = pyjwt.decode(
+            token,
+            options={
+                "verify_signature": False,
+                "verify_exp": False,
+                "verify_aud": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
     except (pyjwt.PyJWTError, ValueError, TypeError):
         return None
     if not isinstance(claims, dict) or not isinstance(header, dict) or "alg" not in header:

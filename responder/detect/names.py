@@ -39,10 +39,19 @@ PARAMS: dict[str, NamedRule] = {
     "client_assertion": NamedRule(Kind.CLIENT_SECRET, "OAuth client assertion", 16),
     "samlresponse": NamedRule(Kind.SAML_ASSERTION, "SAML response", 16),
     "assertion": NamedRule(Kind.SAML_ASSERTION, "assertion grant", 16),
-    "password": _PASSWORD, "passwd": _PASSWORD, "pwd": _PASSWORD, "pass": _PASSWORD, "passphrase": _PASSWORD,
-    "passcode": _PASSWORD, "new_password": _PASSWORD, "old_password": _PASSWORD,
-    "current_password": _PASSWORD, "confirm_password": _PASSWORD, "user_password": _PASSWORD,
-    "api_key": NamedRule(Kind.API_KEY, "API key", 8), "apikey": NamedRule(Kind.API_KEY, "API key", 8),
+    "password": _PASSWORD,
+    "passwd": _PASSWORD,
+    "pwd": _PASSWORD,
+    "pass": _PASSWORD,
+    "passphrase": _PASSWORD,
+    "passcode": _PASSWORD,
+    "new_password": _PASSWORD,
+    "old_password": _PASSWORD,
+    "current_password": _PASSWORD,
+    "confirm_password": _PASSWORD,
+    "user_password": _PASSWORD,
+    "api_key": NamedRule(Kind.API_KEY, "API key", 8),
+    "apikey": NamedRule(Kind.API_KEY, "API key", 8),
     "x_api_key": NamedRule(Kind.API_KEY, "API key", 8),
     "sessiontoken": NamedRule(Kind.OTHER_SECRET, "Okta session token (one-time, creates a session)", 8),
     "session_token": NamedRule(Kind.OTHER_SECRET, "session token", 8),
@@ -93,6 +102,7 @@ AUTH_SCHEMES: dict[str, tuple[Kind, str, Family | None]] = {
     "geniekey": (Kind.API_KEY, "API key", None),
     "splunk": (Kind.API_KEY, "API token", None),
 }
-NON_REPLAYABLE_SCHEMES = frozenset({"digest", "negotiate", "ntlm", "aws4-hmac-sha256", "hawk", "oauth", "hoba",
-                                    "mutual", "vapid", "scram-sha-256"})
+NON_REPLAYABLE_SCHEMES = frozenset(
+    {"digest", "negotiate", "ntlm", "aws4-hmac-sha256", "hawk", "oauth", "hoba", "mutual", "vapid", "scram-sha-256"}
+)
 AUTHORIZATION_HEADERS = frozenset({"authorization", "proxy_authorization", "x_authorization"})

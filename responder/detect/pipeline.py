@@ -18,6 +18,7 @@ from responder.secret import Secret
 
 FREE_TEXT = frozenset({Field.BODY, Field.TEXT_LINE, Field.WS_MESSAGE, Field.EXTENSION})
 _GENERIC_KINDS = frozenset({Kind.JWT})
+_URLISH_CONTEXTS = frozenset({"param", "param-loose", "url", "location", "referer", "redirectURL"})
 
 
 def detect(obs: Observation) -> Iterator[Candidate]:
@@ -79,8 +80,10 @@ def _authorization(obs: Observation) -> Iterator[Candidate]:
     if lowered in names.NON_REPLAYABLE_SCHEMES or is_placeholder(credential):
         return
     kind, label, family = names.AUTH_SCHEMES.get(lowered, (Kind.API_KEY, "credential in Authorization", None))
-    if lowered not in names.AUTH_SCHEMES and not (scheme == "" and len(credential) >= 8) and not (
-        is_credential_like(credential, min_length=8)
+    if (
+        lowered not in names.AUTH_SCHEMES
+        and not (scheme == "" and len(credential) >= 8)
+        and not (is_credential_like(credential, min_length=8))
     ):
         return
     if lowered == "basic" and not _is_basic_pair(credential):
@@ -141,9 +144,9 @@ def _param(obs: Observation, name: str) -> Iterator[Candidate]:
     if rule is None:
         return
     field = obs.location.field
-    if name in names.URL_ONLY_PARAMS and field not in (Field.QUERY, Field.URL_FRAGMENT, Field.FORM):
-        if obs.context not in ("param", "param-loose", "url", "location", "referer", "redirectURL"):
-            return
+    in_url_or_form = field in (Field.QUERY, Field.URL_FRAGMENT, Field.FORM) or obs.context in _URLISH_CONTEXTS
+    if name in names.URL_ONLY_PARAMS and not in_url_or_form:
+        return
     value = obs.value.reveal()
     if is_placeholder(value) or len(value) < rule.min_length:
         return
@@ -154,8 +157,7 @@ def _param(obs: Observation, name: str) -> Iterator[Candidate]:
         return
     if rule.kind is Kind.AUTHORIZATION_CODE and not is_credential_like(value, min_length=8):
         return
-    yield _build(obs, value, rule.kind, f"param:{name}", rule.label, rule.family,
-                 keep_kind=not rule.needs_random_value)
+    yield _build(obs, value, rule.kind, f"param:{name}", rule.label, rule.family, keep_kind=not rule.needs_random_value)
 
 
 def _anywhere(obs: Observation, *, strict: bool) -> Iterator[Candidate]:
@@ -173,8 +175,14 @@ def _anywhere(obs: Observation, *, strict: bool) -> Iterator[Candidate]:
 
 
 def _build(
-    obs: Observation, value: str, kind: Kind, detector: str, label: str, family: Family | None = None,
-    *, keep_kind: bool = False,
+    obs: Observation,
+    value: str,
+    kind: Kind,
+    detector: str,
+    label: str,
+    family: Family | None = None,
+    *,
+    keep_kind: bool = False,
 ) -> Candidate:
     """Attach what a JWT says about itself, and the family its issuer, host or path points to."""
     claims: dict[str, str] = {}
@@ -185,12 +193,21 @@ def _build(
         expires_at = decoded.expires_at() or expires_at
         if not keep_kind or kind in _GENERIC_KINDS:
             kind = decoded.kind()
-            label = {Kind.ACCESS_TOKEN: "JWT access token", Kind.ID_TOKEN: "OIDC ID token",
-                     Kind.REFRESH_TOKEN: "JWT refresh token"}.get(kind, label)
+            label = {
+                Kind.ACCESS_TOKEN: "JWT access token",
+                Kind.ID_TOKEN: "OIDC ID token",
+                Kind.REFRESH_TOKEN: "JWT refresh token",
+            }.get(kind, label)
         family = family or catalog.family_for_issuer(decoded.issuer())
     if family is None and kind is not Kind.PASSWORD:
         family = catalog.family_for_host(obs.location.host) or catalog.family_for_path(obs.path)
     return Candidate(
-        value=Secret(value), kind=kind, detector=detector, label=label, family=family,
-        revocable=catalog.is_revocable(family, kind), claims=claims, expires_at=expires_at,
+        value=Secret(value),
+        kind=kind,
+        detector=detector,
+        label=label,
+        family=family,
+        revocable=catalog.is_revocable(family, kind),
+        claims=claims,
+        expires_at=expires_at,
     )

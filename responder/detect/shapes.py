@@ -23,18 +23,34 @@ def _shape(name: str, regex: str, kind: Kind, label: str, family: Family | None 
 
 
 SHAPES: tuple[Shape, ...] = (
-    _shape("google_oauth_access", r"ya29\.[0-9A-Za-z_-]{20,}", Kind.ACCESS_TOKEN, "Google OAuth access token",
-           Family.GOOGLE),
-    _shape("google_oauth_refresh", r"1//0[0-9A-Za-z_-]{30,}", Kind.REFRESH_TOKEN, "Google OAuth refresh token",
-           Family.GOOGLE),
+    _shape(
+        "google_oauth_access",
+        r"ya29\.[0-9A-Za-z_-]{20,}",
+        Kind.ACCESS_TOKEN,
+        "Google OAuth access token",
+        Family.GOOGLE,
+    ),
+    _shape(
+        "google_oauth_refresh",
+        r"1//0[0-9A-Za-z_-]{30,}",
+        Kind.REFRESH_TOKEN,
+        "Google OAuth refresh token",
+        Family.GOOGLE,
+    ),
     _shape("google_api_key", r"AIza[0-9A-Za-z_-]{35}", Kind.API_KEY, "Google API key"),
     _shape("slack_token", r"xox[abposre]-[0-9A-Za-z-]{10,}", Kind.API_KEY, "Slack token"),
     _shape("slack_session", r"xoxd-[0-9A-Za-z%_-]{20,}", Kind.SESSION_COOKIE, "Slack browser session"),
-    _shape("github_token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})", Kind.API_KEY,
-           "GitHub token"),
+    _shape(
+        "github_token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})", Kind.API_KEY, "GitHub token"
+    ),
     _shape("gitlab_token", r"glpat-[0-9A-Za-z_-]{20,}", Kind.API_KEY, "GitLab personal access token"),
-    _shape("entra_refresh", r"[01]\.A[\w-]{50,}(?:\.\d)?\.Ag[\w-]{250,}(?:\.A[\w-]{200,})?", Kind.REFRESH_TOKEN,
-           "Entra ID refresh token", Family.ENTRA),
+    _shape(
+        "entra_refresh",
+        r"[01]\.A[\w-]{50,}(?:\.\d)?\.Ag[\w-]{250,}(?:\.A[\w-]{200,})?",
+        Kind.REFRESH_TOKEN,
+        "Entra ID refresh token",
+        Family.ENTRA,
+    ),
 )
 _TRIGGERS = ("ya29.", "1//0", "AIza", "xox", "gh", "github_pat_", "glpat-", ".A")
 

@@ -56,8 +56,7 @@ def is_credential_like(value: str, *, min_length: int = 16) -> bool:
         return False
     if is_placeholder(value):
         return False
-    classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value),
-                   any(c.isdigit() for c in value)))
+    classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value)))
     if classes < 2:
         return False
     return entropy(value) >= 3.0

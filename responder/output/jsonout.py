@@ -16,8 +16,12 @@ SCHEMA = "responder.scan/1"
 
 def location_dict(location: Location) -> dict[str, Any]:
     return {
-        "entry": location.entry, "side": location.side.value, "field": location.field.value,
-        "name": location.name, "host": location.host or None, "line": location.line,
+        "entry": location.entry,
+        "side": location.side.value,
+        "field": location.field.value,
+        "name": location.name,
+        "host": location.host or None,
+        "line": location.line,
         "member": location.member or None,
     }
 

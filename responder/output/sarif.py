@@ -33,8 +33,10 @@ def _result(report: ScanReport, finding: Finding) -> dict[str, Any]:
     return {
         "ruleId": finding.kind.value,
         "level": "error" if finding.revocable else "warning",
-        "message": {"text": f"{finding.label} ({finding.kind.value}, {finding.fingerprint[:8]}): {action} {owner}; "
-                            f"seen in {len(finding.locations)} place(s)"},
+        "message": {
+            "text": f"{finding.label} ({finding.kind.value}, {finding.fingerprint[:8]}): {action} {owner}; "
+            f"seen in {len(finding.locations)} place(s)"
+        },
         "locations": [location],
         "partialFingerprints": {"responderFingerprint/v1": finding.fingerprint},
         "properties": {"revocable": finding.revocable, "detector": finding.detector, "claims": dict(finding.claims)},
@@ -43,9 +45,12 @@ def _result(report: ScanReport, finding: Finding) -> dict[str, Any]:
 
 def render(reports: Sequence[tuple[ScanReport, Path | None]]) -> str:
     rules = [
-        {"id": kind.value, "name": kind.value,
-         "shortDescription": {"text": f"credential of kind {kind.value} in a capture"},
-         "helpUri": "https://github.com/responder/responder/blob/main/docs/scan-json.md"}
+        {
+            "id": kind.value,
+            "name": kind.value,
+            "shortDescription": {"text": f"credential of kind {kind.value} in a capture"},
+            "helpUri": "https://github.com/responder/responder/blob/main/docs/scan-json.md",
+        }
         for kind in Kind
     ]
     results = [_result(report, finding) for report, _ in reports for finding in report.findings]
@@ -57,13 +62,17 @@ def render(reports: Sequence[tuple[ScanReport, Path | None]]) -> str:
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "responder", "version": __version__, "rules": rules}},
         "artifacts": [
-            {"location": {"uri": report.path.as_posix()}, "length": report.size,
-             "hashes": {"sha-256": report.sha256} if report.sha256 else {}}
+            {
+                "location": {"uri": report.path.as_posix()},
+                "length": report.size,
+                "hashes": {"sha-256": report.sha256} if report.sha256 else {},
+            }
             for report, _ in reports
         ],
         "results": results,
     }
     if notifications:
-        run["invocations"] = [{"executionSuccessful": not any(r.error for r, _ in reports),
-                               "toolExecutionNotifications": notifications}]
+        run["invocations"] = [
+            {"executionSuccessful": not any(r.error for r, _ in reports), "toolExecutionNotifications": notifications}
+        ]
     return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2)

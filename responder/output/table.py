@@ -57,8 +57,15 @@ def render(reports: Sequence[tuple[ScanReport, Path | None]], console: Console) 
                 table.add_column(column, overflow="fold")
             ordered = sorted(report.findings, key=lambda f: (not f.revocable, f.kind.value, f.label))
             for finding in ordered:
-                cells = (finding.kind.value, finding.label, _provider(finding), "yes" if finding.revocable else "no",
-                         _expiry(finding, now), finding.fingerprint[:12], _where(finding))
+                cells = (
+                    finding.kind.value,
+                    finding.label,
+                    _provider(finding),
+                    "yes" if finding.revocable else "no",
+                    _expiry(finding, now),
+                    finding.fingerprint[:12],
+                    _where(finding),
+                )
                 table.add_row(*(Text(cell) for cell in cells))
             console.print(table)
             revocable = sum(f.revocable for f in report.findings)

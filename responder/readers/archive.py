@@ -117,8 +117,9 @@ def _unzip(path: Path, tmp: Path, limits: ScanSettings) -> list[Member]:
                 raise UnreadableArtifact(f"encrypted zip member {info.filename!r}: cannot be scanned")
             safe_name = str(PurePosixPath(info.filename))
             target = tmp / str(index)
-            total += _bounded_copy(partial(archive.open, info), target, max(info.compress_size, 1), limits,
-                                   safe_name, already=total)
+            total += _bounded_copy(
+                partial(archive.open, info), target, max(info.compress_size, 1), limits, safe_name, already=total
+            )
             members.append(Member(safe_name, target))
         return members
 
@@ -130,8 +131,15 @@ def _check(size: int, compressed: int, limits: ScanSettings, what: str) -> None:
         raise _refuse(f"{what} expands {size // compressed}:1", limits)
 
 
-def _bounded_copy(opener: Callable[[], IO[bytes]], target: Path, compressed: int, limits: ScanSettings,
-                  name: str, *, already: int = 0) -> int:
+def _bounded_copy(
+    opener: Callable[[], IO[bytes] | gzip.GzipFile],
+    target: Path,
+    compressed: int,
+    limits: ScanSettings,
+    name: str,
+    *,
+    already: int = 0,
+) -> int:
     """Decompress while counting: declared sizes in a zip can lie, so the real bytes are what is limited."""
     written = 0
     try:

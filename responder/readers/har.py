@@ -88,6 +88,11 @@ def _log_extras(stream: BinaryIO) -> Iterator[Observation]:
             raise UnreadableArtifact("JSON document has no HAR 'log' object")
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """Exporters leave parts out or null; a missing object reads as empty rather than failing the entry."""
+    return value if isinstance(value, dict) else {}
+
+
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -108,8 +113,8 @@ def _pairs(items: Any) -> list[tuple[str, str]]:
 
 
 def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -> Iterator[Observation]:
-    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
-    response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+    request = _object(entry.get("request"))
+    response = _object(entry.get("response"))
     url = str(request.get("url", ""))
     host, path = host_and_path(url)
     seen_at = _parse_time(entry.get("startedDateTime"))
@@ -136,8 +141,13 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
     for cookie in response.get("cookies") or []:
         if isinstance(cookie, dict) and cookie.get("value"):
             expires = _parse_time(cookie.get("expires"))
-            yield resp.observe(Field.SET_COOKIE, str(cookie.get("name", "")), str(cookie["value"]),
-                               expires_at=expires, context="cookies-array")
+            yield resp.observe(
+                Field.SET_COOKIE,
+                str(cookie.get("name", "")),
+                str(cookie["value"]),
+                expires_at=expires,
+                context="cookies-array",
+            )
     redirect = response.get("redirectURL")
     if isinstance(redirect, str) and redirect:
         yield from url_observations(resp, redirect, context="redirectURL")
@@ -158,8 +168,14 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
 
 
 def _vendor_fields(
-    index: int, entry: Mapping[str, Any], request: Mapping[str, Any], response: Mapping[str, Any],
-    host: str, path: str, seen_at: datetime | None, ctx: ReadContext,
+    index: int,
+    entry: Mapping[str, Any],
+    request: Mapping[str, Any],
+    response: Mapping[str, Any],
+    host: str,
+    path: str,
+    seen_at: datetime | None,
+    ctx: ReadContext,
 ) -> Iterator[Observation]:
     """Exporter-specific `_*` fields (and unknown keys) may hold URLs, headers or bodies: scan their strings."""
     for side, container in ((Side.NONE, entry), (Side.REQUEST, request), (Side.RESPONSE, response)):

@@ -37,12 +37,21 @@ class Where:
         self, field: Field, name: str, value: str, *, context: str = "", expires_at: datetime | None = None
     ) -> Observation:
         location = Location(
-            field=field, name=name, side=self.side, entry=self.entry, host=self.host, line=self.line,
+            field=field,
+            name=name,
+            side=self.side,
+            entry=self.entry,
+            host=self.host,
+            line=self.line,
             member=self.member,
         )
         return Observation(
-            location=location, value=Secret(value), path=self.path, seen_at=self.seen_at,
-            expires_at=expires_at, context=context,
+            location=location,
+            value=Secret(value),
+            path=self.path,
+            seen_at=self.seen_at,
+            expires_at=expires_at,
+            context=context,
         )
 
 

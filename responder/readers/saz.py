@@ -16,7 +16,13 @@ from responder.interfaces import ReadContext, Redactor
 from responder.model import Observation, Side
 from responder.readers.archive import ZIP_MAGIC, extracted
 from responder.readers.har import bytes_as_text
-from responder.readers.httpparts import Where, body_observations, header_observations, host_and_path, url_observations
+from responder.readers.httpparts import (
+    Where,
+    body_observations,
+    header_observations,
+    host_and_path,
+    url_observations,
+)
 
 SESSION_FILE = re.compile(r"^raw/(\d+)_([cs])\.txt$")
 
@@ -43,9 +49,7 @@ class SazReader:
     def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]:
         with extracted(path, ctx) as members:
             sessions = sorted(
-                (int(m.group(1)), m.group(2), member)
-                for member in members
-                if (m := SESSION_FILE.match(member.name))
+                (int(m.group(1)), m.group(2), member) for member in members if (m := SESSION_FILE.match(member.name))
             )
             if not sessions:
                 raise UnreadableArtifact("zip has no Fiddler raw/NN_c.txt sessions")
@@ -62,8 +66,9 @@ class SazReader:
                     where = Where(entry=number, side=Side.RESPONSE, host=host, path=path_, member=member.name)
                 yield from header_observations(where, message.headers)
                 text = bytes_as_text(message.body)
-                yield from body_observations(where, text, message.header("content-type"),
-                                             max_json_bytes=ctx.limits.max_body_bytes)
+                yield from body_observations(
+                    where, text, message.header("content-type"), max_json_bytes=ctx.limits.max_body_bytes
+                )
 
     def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
         from responder.sanitize.saz import rewrite_saz

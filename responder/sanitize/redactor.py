@@ -43,15 +43,12 @@ class TextRedactor:
         if long_values:
             branches.append(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, long_values)) + r")(?![A-Za-z0-9])")
         if short_values:
-            branches.append(r"(?<![^=:\"'\s])(?:" + "|".join(map(re.escape, short_values))
-                            + r")(?![^&;\"'\s,}\]])")
+            branches.append(r"(?<![^=:\"'\s])(?:" + "|".join(map(re.escape, short_values)) + r")(?![^&;\"'\s,}\]])")
         self._pattern = re.compile("|".join(branches)) if branches else None
         self._bytes_pattern = (
             re.compile(self._pattern.pattern.encode("utf-8", "surrogateescape")) if self._pattern else None
         )
-        self._bytes_replacements = {
-            k.encode("utf-8", "surrogateescape"): v.encode() for k, v in replacements.items()
-        }
+        self._bytes_replacements = {k.encode("utf-8", "surrogateescape"): v.encode() for k, v in replacements.items()}
 
     def __repr__(self) -> str:
         return f"TextRedactor(<{len(self._replacements)} variants>)"

@@ -18,11 +18,10 @@ def rewrite_saz(path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext)
     with extracted(path, ctx) as members, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for member in members:
             data = member.path.read_bytes()
-            if SESSION_FILE.match(member.name):
-                data = _rewrite_message(data, redactor)
-            else:
-                data = redactor.redact_bytes(data)
-            archive.writestr(member.name, data)
+            is_message = SESSION_FILE.match(member.name) is not None
+            archive.writestr(
+                member.name, _rewrite_message(data, redactor) if is_message else redactor.redact_bytes(data)
+            )
 
 
 def _rewrite_message(raw: bytes, redactor: Redactor) -> bytes:

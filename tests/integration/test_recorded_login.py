@@ -39,9 +39,20 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     op_port, rp_port = _free_port(), _free_port()
     out = tmp_path_factory.mktemp("recording") / "login.har"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "record_login.py"), "--op-port", str(op_port),
-         "--rp-port", str(rp_port), "--out", str(out)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            str(ROOT / "examples" / "record_login.py"),
+            "--op-port",
+            str(op_port),
+            "--rp-port",
+            str(rp_port),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return out, op_port
@@ -54,7 +65,8 @@ def test_a_real_login_capture_is_fully_found_and_attributed(recorded: tuple[Path
     registry = load_readers()
     scanner = Scanner(registry, Fingerprinter(TEST_KEY), ScanSettings(), (demo,))
     report = scanner.scan(capture)
-    assert report.reader == "har" and report.error is None
+    assert report.reader == "har"
+    assert report.error is None
 
     by_kind: dict[str, list[object]] = {}
     for finding in report.findings:
@@ -71,7 +83,8 @@ def test_a_real_login_capture_is_fully_found_and_attributed(recorded: tuple[Path
             assert finding.provider.instance == "demo", finding
             assert finding.revocable
     jwt_access = [f for f in by_kind["access_token"] if f.claims.get("typ") == "at+jwt"]  # type: ignore[attr-defined]
-    assert jwt_access and jwt_access[0].claims["iss"] == issuer  # type: ignore[attr-defined]
+    assert jwt_access
+    assert jwt_access[0].claims["iss"] == issuer
 
     clean = tmp_path / "login.har"
     Sanitizer(registry, ScanSettings()).write(capture, report.findings, clean)

@@ -30,22 +30,30 @@ def test_har_locations_are_all_covered(tmp_path: Path, scan: Callable[[Path], Sc
     entries = [
         harbuild.entry(request_headers=[("Authorization", "Bearer a1" + TOKEN)]),
         harbuild.entry(request_headers=[("Cookie", "PHPSESSID=a2" + TOKEN + "; _ga=GA1.2.3.4")]),
-        harbuild.entry(response_headers=[("Set-Cookie", "JSESSIONID=a3" + TOKEN + "; Path=/\n"
-                                                        "sid=a4" + TOKEN + "; HttpOnly")]),
+        harbuild.entry(
+            response_headers=[("Set-Cookie", "JSESSIONID=a3" + TOKEN + "; Path=/\nsid=a4" + TOKEN + "; HttpOnly")]
+        ),
         harbuild.entry(request_headers=[("X-Api-Key", "a5" + TOKEN)]),
         harbuild.entry(response_headers=[("Location", "https://app.example.com/cb?code=a6" + TOKEN + "&state=s")]),
         harbuild.entry(request_headers=[("Referer", "https://app.example.com/cb#access_token=a7" + TOKEN)]),
         harbuild.entry(request_cookies=[("connect.sid", "a8" + TOKEN)]),
         harbuild.entry(url="https://api.example.com/x?access_token=a9" + TOKEN),
-        harbuild.entry(method="POST", post={"mimeType": "application/x-www-form-urlencoded",
-                                            "params": [{"name": "password", "value": "b1-hunter2"}],
-                                            "text": "password=b1-hunter2"}),
-        harbuild.entry(method="POST", post={"mimeType": "application/json",
-                                            "text": json.dumps({"refresh_token": "b2" + TOKEN})}),
+        harbuild.entry(
+            method="POST",
+            post={
+                "mimeType": "application/x-www-form-urlencoded",
+                "params": [{"name": "password", "value": "b1-hunter2"}],
+                "text": "password=b1-hunter2",
+            },
+        ),
+        harbuild.entry(
+            method="POST", post={"mimeType": "application/json", "text": json.dumps({"refresh_token": "b2" + TOKEN})}
+        ),
         harbuild.entry(body=json.dumps({"access_token": "b3" + TOKEN, "token_type": "Bearer"})),
         harbuild.entry(body=json.dumps({"id_token": "b4" + TOKEN}), base64_body=True),
-        harbuild.entry(websocket=[{"type": "send", "time": 1.0, "opcode": 1,
-                                   "data": json.dumps({"token": "b5" + TOKEN})}]),
+        harbuild.entry(
+            websocket=[{"type": "send", "time": 1.0, "opcode": 1, "data": json.dumps({"token": "b5" + TOKEN})}]
+        ),
         harbuild.entry(extra={"_initiator": {"url": "https://app.example.com/?api_key=b6" + TOKEN}}),
     ]
     report = scan(harbuild.write(tmp_path / "all.har", harbuild.har(*entries)))
@@ -111,7 +119,8 @@ def test_zip_bomb_is_refused(tmp_path: Path, scan: Callable[[Path], ScanReport])
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("a.har", b"\0" * (50 << 20))
     report = scan(bomb)
-    assert report.error is not None and "decompression bomb" in report.error
+    assert report.error is not None
+    assert "decompression bomb" in report.error
 
 
 def test_gzip_bomb_is_refused(tmp_path: Path, scan: Callable[[Path], ScanReport]) -> None:
@@ -122,7 +131,8 @@ def test_gzip_bomb_is_refused(tmp_path: Path, scan: Callable[[Path], ScanReport]
             zipped.write(b" " * (1 << 20))
     bomb.write_bytes(buffer.getvalue())
     report = scan(bomb)
-    assert report.error is not None and "decompression bomb" in report.error
+    assert report.error is not None
+    assert "decompression bomb" in report.error
 
 
 def test_too_many_members_is_refused(tmp_path: Path, make_scanner) -> None:  # type: ignore[no-untyped-def]
@@ -131,7 +141,8 @@ def test_too_many_members_is_refused(tmp_path: Path, make_scanner) -> None:  # t
         for i in range(12):
             archive.writestr(f"{i}.txt", b"hello")
     report = make_scanner(max_members=10).scan(many)
-    assert report.error is not None and "12 files" in report.error
+    assert report.error is not None
+    assert "12 files" in report.error
 
 
 def _saz(path: Path) -> Path:
@@ -139,11 +150,17 @@ def _saz(path: Path) -> Path:
     chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("raw/01_c.txt", "POST https://idp.example.org/token HTTP/1.1\r\nHost: idp.example.org\r\n"
-                         "Cookie: JSESSIONID=js" + TOKEN + "\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                         "\r\ngrant_type=refresh_token&refresh_token=rt" + TOKEN)
-        archive.writestr("raw/01_s.txt", b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n" + chunked)
+        archive.writestr(
+            "raw/01_c.txt",
+            "POST https://idp.example.org/token HTTP/1.1\r\nHost: idp.example.org\r\n"
+            "Cookie: JSESSIONID=js" + TOKEN + "\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            "\r\ngrant_type=refresh_token&refresh_token=rt" + TOKEN,
+        )
+        archive.writestr(
+            "raw/01_s.txt",
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n" + chunked,
+        )
         archive.writestr("raw/01_m.xml", "<Session/>")
     return path
 
@@ -152,7 +169,10 @@ def test_fiddler_saz(tmp_path: Path, scan: Callable[[Path], ScanReport]) -> None
     report = scan(_saz(tmp_path / "s.saz"))
     assert report.reader == "saz"
     assert {(f.kind.value, f.value.reveal()) for f in report.findings} == {
-        ("session_cookie", "js" + TOKEN), ("refresh_token", "rt" + TOKEN), ("access_token", TOKEN)}
+        ("session_cookie", "js" + TOKEN),
+        ("refresh_token", "rt" + TOKEN),
+        ("access_token", TOKEN),
+    }
 
 
 @pytest.mark.parametrize(
@@ -160,8 +180,10 @@ def test_fiddler_saz(tmp_path: Path, scan: Callable[[Path], ScanReport]) -> None
     [
         (f"* Connected\n> GET /me HTTP/1.1\n> Authorization: Bearer {TOKEN}\n< HTTP/1.1 200 OK\n", "access_token"),
         (f"curl -H 'Cookie: PHPSESSID={TOKEN}' https://shop.example.com/cart\n", "session_cookie"),
-        (f"2026-11-29T10:00:00Z INFO redirect to https://app.example.com/cb#id_token=x&access_token={TOKEN}\n",
-         "access_token"),
+        (
+            f"2026-11-29T10:00:00Z INFO redirect to https://app.example.com/cb#id_token=x&access_token={TOKEN}\n",
+            "access_token",
+        ),
         (f"Set-Cookie: JSESSIONID={TOKEN}; Path=/; HttpOnly\n", "session_cookie"),
     ],
 )
