@@ -74,7 +74,7 @@ PLANTERS: dict[str, Planter] = {
     ),
     "api_key_header": lambda v: harbuild.entry(request_headers=[("x-api-key", v)]),
     "vendor_field": lambda v: harbuild.entry(
-        extra={"_initiator": {"type": "script", "url": f"https://x.example.com/?token={v}"}}
+        extra={"_initiator": {"type": "script", "url": f"https://x.example.com/?access_token={v}"}}
     ),
 }
 NOISE = harbuild.entry(

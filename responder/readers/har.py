@@ -27,7 +27,7 @@ from responder.readers.httpparts import (
     json_leaves,
     url_observations,
 )
-from responder.readers.jsonstream import MAX_NESTING, detect_framing, nested_too_deep, open_json
+from responder.readers.jsonstream import MAX_NESTING, TooDeep, detect_framing, open_json
 from responder.readers.text import TextReader
 
 
@@ -43,10 +43,6 @@ class HarReader:
         return 0
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]:
-        if nested_too_deep(path):
-            ctx.warn(f"JSON nested more than {MAX_NESTING} levels deep (a parser bomb?); scanned as text instead")
-            yield from TextReader().read(path, ctx)
-            return
         framing = detect_framing(path)
         entries = 0
         try:
@@ -57,9 +53,11 @@ class HarReader:
                     entries += 1
                     if isinstance(entry, dict):
                         yield from entry_observations(index, entry, ctx)
-        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, RecursionError) as exc:
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, RecursionError, TooDeep) as exc:
             # The parser's own message quotes the input around the error, so it is never shown.
-            reason = "it ends early" if isinstance(exc, ijson.IncompleteJSONError) else "malformed JSON"
+            reason = {ijson.IncompleteJSONError: "it ends early", TooDeep: f"nested over {MAX_NESTING} levels"}.get(
+                type(exc), "malformed JSON"
+            )
             ctx.warn(f"not a valid HAR after {entries} entries ({reason}); scanned as text instead")
             yield from TextReader().read(path, ctx)
             return

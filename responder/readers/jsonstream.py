@@ -68,26 +68,64 @@ class _Window(io.RawIOBase):
         super().close()
 
 
-# A run of this many opening brackets (each followed by at most 256 other bytes, no closer between) is a
-# parser bomb: the streaming parser's prefix strings grow with depth, so its cost grows with depth squared.
-MAX_NESTING = 256
-_DEEP = re.compile(rb"(?>(?:[\[{][^\[\]{}]{0,256}+){%d})" % MAX_NESTING)
-_DEEP_OVERLAP = MAX_NESTING * 258
+# Deeper nesting is a parser bomb: the streaming parser's prefix strings grow with depth, so its cost grows
+# with depth squared. A HAR nests about a dozen levels (bodies are strings, not nested JSON).
+MAX_NESTING = 1000
 
 
-def nested_too_deep(path: Path) -> bool:
-    """One linear, C-speed pass; a HAR never nests more than a dozen levels (bodies are strings)."""
-    tail = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            if _DEEP.search(tail + chunk):
-                return True
-            tail = chunk[-_DEEP_OVERLAP:]
-    return False
+class TooDeep(ValueError):
+    """The JSON nests deeper than MAX_NESTING (or looks as if it does); read it as text instead."""
 
 
-def open_json(path: Path, framing: Framing) -> BinaryIO:
-    handle = path.open("rb")
-    if framing.start == 0 and framing.end == path.stat().st_size:
-        return handle
-    return io.BufferedReader(_Window(handle, framing.start, framing.end), buffer_size=1 << 16)
+_BRACKET = re.compile(rb"[\[\]{}]")
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # delete everything else: one C pass
+
+
+class _DepthGuard:
+    """Hands the parser the file piece by piece, tracking bracket depth with C-speed counts.
+
+    A piece with few opening brackets cannot nest deeply inside itself, so only net depth is tracked;
+    a piece with many gets an exact walk over its brackets (rare in a real HAR). Brackets inside strings
+    are counted too: an overestimate only costs a fallback to the text reader, never a missed token."""
+
+    PIECE = 1 << 16
+    _MANY = 2048
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+        self._depth = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(self.PIECE if size < 0 else size)
+        brackets = data.translate(None, _NOT_BRACKETS)
+        opens = brackets.count(b"[") + brackets.count(b"{")
+        if opens > self._MANY:
+            self._walk(data)
+        self._depth = max(0, self._depth + 2 * opens - len(brackets))
+        if self._depth > MAX_NESTING:
+            raise TooDeep(f"JSON nests more than {MAX_NESTING} levels deep")
+        return data
+
+    def _walk(self, data: bytes) -> None:
+        depth = self._depth
+        for match in _BRACKET.finditer(data):
+            depth += 1 if match.group() in (b"[", b"{") else -1
+            if depth > MAX_NESTING:
+                raise TooDeep(f"JSON nests more than {MAX_NESTING} levels deep")
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> _DepthGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_json(path: Path, framing: Framing) -> _DepthGuard:
+    """The JSON value alone, guarded against parser bombs (reads raise TooDeep)."""
+    handle: BinaryIO = path.open("rb")
+    if framing.start != 0 or framing.end != path.stat().st_size:
+        handle = io.BufferedReader(_Window(handle, framing.start, framing.end), buffer_size=1 << 16)
+    return _DepthGuard(handle)

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from responder.interfaces import Redactor
-from responder.readers.jsonstream import detect_framing, nested_too_deep, open_json
+from responder.readers.jsonstream import detect_framing, open_json
 
 Event = tuple[str, str, Any]
 _BUFFERED = (".content", "._webSocketMessages.item")
@@ -61,13 +61,7 @@ class _Writer:
         self._out.write(text.encode("utf-8", "surrogateescape"))
 
 
-class TooDeep(ValueError):
-    """Raised before writing anything; the caller sanitizes the file as text instead."""
-
-
 def rewrite_har(path: Path, out: BinaryIO, redactor: Redactor) -> None:
-    if nested_too_deep(path):
-        raise TooDeep("JSON nested too deep to rewrite as a HAR")
     framing = detect_framing(path)
     out.write(framing.prefix)
     writer = _Writer(out)

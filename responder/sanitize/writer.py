@@ -14,8 +14,8 @@ from responder.errors import UnreadableArtifact
 from responder.interfaces import ReadContext
 from responder.model import Finding
 from responder.plugins import ReaderRegistry
+from responder.readers.jsonstream import TooDeep
 from responder.readers.text import TextReader
-from responder.sanitize.har import TooDeep
 from responder.sanitize.redactor import TextRedactor
 from responder.settings import ScanSettings
 
