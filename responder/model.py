@@ -98,6 +98,7 @@ class Candidate:
     revocable: bool = False
     claims: Mapping[str, str] = field(default_factory=dict)
     expires_at: datetime | None = None
+    location: Location | None = None  # where exactly, when found inside free text (a JSON key, a header line)
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,7 @@ class Scanner:
                     acc.candidate = _merge_claims(candidate, acc.candidate)
                 acc.sightings += 1
                 if len(acc.locations) < MAX_LOCATIONS:
-                    acc.locations[obs.location] = None
+                    acc.locations[candidate.location or obs.location] = None
                 if obs.location.host:
                     hosts.setdefault(fingerprint, set()).add(obs.location.host.lower())
         return tuple(self._finding(fp, acc, hosts.get(fp, set())) for fp, acc in merged.items())

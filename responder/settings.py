@@ -49,7 +49,6 @@ class ScanSettings(BaseModel):
     max_decompressed_bytes: int = Field(default=4096 * _MiB, gt=0)
     max_ratio: int = Field(default=200, gt=1, description="largest decompressed:compressed ratio accepted")
     max_members: int = Field(default=1000, gt=0, description="most files accepted in one zip")
-    max_body_bytes: int = Field(default=64 * _MiB, gt=0, description="larger bodies are scanned as text only")
 
 
 class Settings(BaseSettings):

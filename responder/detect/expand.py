@@ -1,8 +1,12 @@
 """Free text (bodies, log lines, WebSocket frames, vendor fields) → named observations.
 
 Finds the shapes credentials take in text: `Name: value` header lines (also `curl -v` `> `/`< ` lines and
-`curl -H '…'` arguments), `name=value` and `"name": "value"` pairs, HAR-style name/value objects,
-`Bearer …` anywhere, and URLs with query strings or fragments. The named detectors then judge them.
+`curl -H '…'` arguments), `name=value`, `name: value` and `"name": "value"` pairs (JSON, JS, YAML, logs),
+HAR-style name/value objects, `Bearer …` anywhere, and URLs with query strings or fragments. The named
+detectors then judge what is found.
+
+Everything starts from a literal anchor found with str.find in the lower-cased text (see scanner.py), so
+a megabyte of script that holds no credential costs a few C-speed passes, not a regex attempt per byte.
 """
 
 from __future__ import annotations
@@ -10,119 +14,180 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
+from functools import lru_cache
 from urllib.parse import unquote
 
-from responder.detect.names import PARAMS
-from responder.model import Field, Location, Observation
-from responder.readers.httpparts import URL_HEADERS, parse_set_cookie, split_cookie_header, url_observations
-from responder.readers.httpparts import Where as _Where
+from responder.detect.names import PARAMS, normalise
+from responder.detect.scanner import positions
+from responder.model import Field, Observation
+from responder.readers.httpparts import URL_HEADERS, Where, parse_set_cookie, split_cookie_header, url_observations
 from responder.secret import Secret
 
-_HEADER_LINE = re.compile(
-    r"(?im)^[ \t>*<|+-]*(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|apikey"
-    r"|x-goog-api-key|x-auth-token|x-access-token|x-amz-security-token|ocp-apim-subscription-key|private-token"
-    r"|location|referer)[ \t]*:[ \t]*([^\r\n]+?)[ \t]*$"
+# Every parameter name in names.PARAMS contains one of these (lower case).
+_NAME_ANCHORS = ("token", "pass", "pwd", "secret", "code", "assertion", "samlresponse", "key", "bearer", "jwt")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+_AFTER_NAME = re.compile(
+    r"""(?:\\?["'])?[ \t]*([:=])[ \t]*(?:"((?:[^"\\\r\n]|\\.){1,16384}?)"|'((?:[^'\\\r\n]|\\.){1,16384}?)'"""
+    r"""|\\"((?:[^"\\]|\\[^"]){1,16384}?)\\"|([^"'&\s<>,;#}{()\\]+))"""
 )
-_CURL_HEADER = re.compile(r"""(?:-H|--header)\s+(['"])([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(.*?)\1""")
-_CURL_USER = re.compile(r"""(?:\s-u|--user)\s+(['"]?)([^\s'":]+:[^\s'"]*)\1""")
-_CURL_COOKIE = re.compile(r"""(?:\s-b|--cookie)\s+(['"])(.+?)\1""")
-
-
-def _param_alternation() -> str:
-    names = sorted(PARAMS, key=len, reverse=True)
-    return "|".join(re.sub(r"_", "[_-]?", name) for name in names)
-
-
-_NAMES = r"(?i)(?<![A-Za-z0-9_.])(" + _param_alternation() + r")"
-# `name": "value"` / `name='value'`: a string literal is a value, whatever the language around it.
-_PAIR_QUOTED = re.compile(_NAMES + r"(?:\\?[\"'])?\s*[:=]\s*(\\?[\"'])([^\"'\\\s]{1,16384})\2")
-# `name=value` as in URLs, forms and logs.
-_PAIR_EQUALS = re.compile(_NAMES + r"=([^\"'&\s<>,;#}{()\\]+)")
-# `name: value` unquoted (YAML, logs): weak evidence, so the value must also look random.
-_PAIR_COLON = re.compile(_NAMES + r":[ \t]*([^\"'&\s<>,;#}{()\\]+)")
+_HEADER_NAMES = (
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-goog-api-key",
+    "x-auth-token",
+    "x-access-token",
+    "x-amz-security-token",
+    "ocp-apim-subscription-key",
+    "private-token",
+    "location",
+    "referer",
+)
+_HEADER_ANCHORS = ("authorization", "cookie", "api-key", "apikey", "-token", "subscription-key", "location", "referer")
+_HEADER_LINE_VALUE = re.compile(r"[ \t]*:[ \t]*([^\r\n]+?)[ \t]*(?:\r?\n|$)")
+_LINE_PREFIX = re.compile(r"[ \t>*<|+-]*")
+_CURL_HEADER = re.compile(r"""(?:-H|--header)\s+(['"])([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(.*?)\1""", re.IGNORECASE)
+_CURL_USER = re.compile(r"""(?:-u|--user)\s+(['"]?)([^\s'":]+:[^\s'"]*)\1""")
+_CURL_COOKIE = re.compile(r"""(?:-b|--cookie)\s+(['"])(.+?)\1""")
 _HAR_PAIR = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.){1,200})"\s*,\s*"value"\s*:\s*"((?:[^"\\]|\\.)*)"')
-_AUTH_ANYWHERE = re.compile(r"(?i)(?<![A-Za-z0-9])(Bearer|SSWS|Basic)\s+([A-Za-z0-9._~+/=-]{8,})")
-_URL = re.compile(r"https?://[^\s\"'<>\\]+[?#][^\s\"'<>\\]+")
+_AUTH = re.compile(r"(Bearer|SSWS|Basic)\s+([A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
+_URL = re.compile(r"https?://[^\s\"'<>\\]+")
+
+
+@lru_cache(maxsize=4096)
+def _param_name(name: str) -> bool:
+    normal = normalise(name)
+    return normal in PARAMS or normal.replace("_", "") in PARAMS
 
 
 def expand(obs: Observation) -> Iterator[Observation]:
     text = obs.value.reveal()
-    loc = obs.location
+    lower = text.lower()
+    yield from _named_pairs(obs, text, lower)
+    yield from _header_lines(obs, text, lower)
+    yield from _curl(obs, text, lower)
+    if '"name"' in lower:
+        for position in positions(lower, '"name"'):
+            if (match := _HAR_PAIR.match(text, position)) is not None:
+                yield _derived(obs, _json_unescape(match.group(1)), _json_unescape(match.group(2)), "pair")
+    for anchor in ("bearer", "ssws", "basic"):
+        for position in positions(lower, anchor):
+            if position and text[position - 1].isalnum():
+                continue
+            if (match := _AUTH.match(text, position)) is not None:
+                yield _derived(obs, "authorization", f"{match.group(1)} {match.group(2)}", "header")
+    yield from _urls(obs, text, lower)
 
-    def derived(name: str, value: str, context: str) -> Observation:
-        return replace(obs, location=replace(loc, name=name), value=Secret(value), context=context)
 
-    for match in _HEADER_LINE.finditer(text):
-        yield from _header(derived, match.group(1), match.group(2), obs)
-    if "-H" in text or "--header" in text:
+def _named_pairs(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+    """`password=…`, `"access_token": "…"`, `refresh_token: …` — names from names.PARAMS, any case or style."""
+    starts: set[int] = set()
+    for anchor in _NAME_ANCHORS:
+        for position in positions(lower, anchor):
+            start, end = position, position + len(anchor)
+            while start > 0 and lower[start - 1] in _NAME_CHARS:
+                start -= 1
+            while end < len(lower) and lower[end] in _NAME_CHARS:
+                end += 1
+            if start in starts or (start > 0 and lower[start - 1] == "."):  # seen, or `obj.token` in code
+                continue
+            starts.add(start)
+            if not _param_name(lower[start:end]) or (match := _AFTER_NAME.match(text, end)) is None:
+                continue
+            separator, double, single, escaped, bare = match.groups()
+            if bare is not None:
+                value, context = (
+                    (unquote(bare) if "%" in bare else bare),
+                    "param" if separator == "=" else "param-loose",
+                )
+            else:
+                value, context = _json_unescape(double or single or escaped or ""), "quoted"
+            yield _derived(obs, text[start:end], value, context)
+
+
+def _header_lines(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+    """Header lines as in pasted headers and `curl -v` (`> Authorization: …`)."""
+    seen: set[int] = set()
+    for anchor in _HEADER_ANCHORS:
+        for position in positions(lower, anchor):
+            line_start = lower.rfind("\n", 0, position) + 1
+            prefix = _LINE_PREFIX.match(lower, line_start)
+            start = prefix.end() if prefix else line_start
+            if start in seen or start > position:
+                continue
+            end = position + len(anchor)
+            while end < len(lower) and lower[end] in _NAME_CHARS:
+                end += 1
+            name = lower[start:end]
+            if name not in _HEADER_NAMES or (match := _HEADER_LINE_VALUE.match(text, end)) is None:
+                continue
+            seen.add(start)
+            yield from _header(obs, name, match.group(1))
+
+
+def _curl(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+    if "-h " in lower or "--header" in lower:
         for match in _CURL_HEADER.finditer(text):
-            yield from _header(derived, match.group(2), match.group(3), obs)
-    if "-u" in text or "--user" in text:
+            yield from _header(obs, match.group(2), match.group(3))
+    if "-u " in lower or "--user" in lower:
         for match in _CURL_USER.finditer(text):
             encoded = base64.b64encode(match.group(2).encode()).decode()
-            yield derived("authorization", "Basic " + encoded, "header")
-    if "-b" in text or "--cookie" in text:
+            yield _derived(obs, "authorization", "Basic " + encoded, "header")
+    if "-b " in lower or "--cookie" in lower:
         for match in _CURL_COOKIE.finditer(text):
             for name, value in split_cookie_header(match.group(2)):
-                yield derived(name, value, "cookie")
-    if '"name"' in text:
-        for match in _HAR_PAIR.finditer(text):
-            yield derived(_json_unescape(match.group(1)), _json_unescape(match.group(2)), "pair")
-    for pattern, context in ((_PAIR_QUOTED, "param"), (_PAIR_EQUALS, "param"), (_PAIR_COLON, "param-loose")):
-        for match in pattern.finditer(text):
-            value = match.group(match.lastindex or 2)
-            yield derived(match.group(1), unquote(value) if "%" in value else value, context)
-    for match in _AUTH_ANYWHERE.finditer(text):
-        yield derived("authorization", f"{match.group(1)} {match.group(2)}", "header")
-    if "://" in text:
-        where = _Where(
-            entry=loc.entry,
-            side=loc.side,
-            host=loc.host,
-            path=obs.path,
-            seen_at=obs.seen_at,
-            member=loc.member,
-            line=loc.line,
-        )
-        for match in _URL.finditer(text):
-            for url_obs in url_observations(where, match.group(0), context="url"):
-                yield _as_field(url_obs, loc.field)
+                yield _derived(obs, name, value, "cookie")
 
 
-def _header(
-    make: Callable[[str, str, str], Observation], name: str, value: str, obs: Observation
-) -> Iterator[Observation]:
+def _urls(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+    for position in positions(lower, "://"):
+        start = position - 5 if lower.startswith("https", position - 5) else position - 4
+        if start < 0 or not lower.startswith("http", start):
+            continue
+        match = _URL.match(text, start)
+        if match is None or ("?" not in match.group(0) and "#" not in match.group(0)):
+            continue
+        yield from _url_params(obs, match.group(0), "url")
+
+
+def _header(obs: Observation, name: str, value: str) -> Iterator[Observation]:
     lowered = name.lower()
     if lowered == "cookie":
         for cookie_name, cookie_value in split_cookie_header(value):
-            yield make(cookie_name, cookie_value, "cookie")
+            yield _derived(obs, cookie_name, cookie_value, "cookie")
     elif lowered == "set-cookie":
         for cookie_name, cookie_value, expires in parse_set_cookie(value, obs.seen_at):
-            found = make(cookie_name, cookie_value, "set-cookie")
-            yield replace(found, expires_at=expires)
+            yield replace(_derived(obs, cookie_name, cookie_value, "set-cookie"), expires_at=expires)
     elif lowered in URL_HEADERS:
-        loc = obs.location
-        where = _Where(
-            entry=loc.entry,
-            side=loc.side,
-            host=loc.host,
-            path=obs.path,
-            seen_at=obs.seen_at,
-            member=loc.member,
-            line=loc.line,
-        )
-        for url_obs in url_observations(where, value, context=lowered):
-            yield _as_field(url_obs, loc.field)
+        yield from _url_params(obs, value, lowered)
     else:
-        yield make(name, value, "header")
+        yield _derived(obs, name, value, "header")
 
 
-def _as_field(obs: Observation, field: Field) -> Observation:
+def _url_params(obs: Observation, url: str, context: str) -> Iterator[Observation]:
     """URL parameters found inside text keep the text's field (a body or a log line) for their location."""
-    location: Location = replace(obs.location, field=field)
-    return replace(obs, location=location, context="param")
+    loc = obs.location
+    where = Where(
+        entry=loc.entry,
+        side=loc.side,
+        host=loc.host,
+        path=obs.path,
+        seen_at=obs.seen_at,
+        member=loc.member,
+        line=loc.line,
+    )
+    for found in url_observations(where, url, context=context):
+        yield replace(found, location=replace(found.location, field=loc.field), context="param")
+
+
+def _derived(obs: Observation, name: str, value: str, context: str) -> Observation:
+    return replace(obs, location=replace(obs.location, name=name), value=Secret(value), context=context)
 
 
 def _json_unescape(value: str) -> str:

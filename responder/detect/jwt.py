@@ -11,10 +11,12 @@ from typing import Any
 
 import jwt as pyjwt
 
+from responder.detect.scanner import matches_at_anchor
 from responder.model import Kind
 
 # Header and payload are base64url JSON objects ("eyJ" = '{"'); the signature may be empty (alg none).
 JWT_PATTERN = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_JWT_AT_ANCHOR = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 RECORDED_CLAIMS = ("iss", "sub", "sid", "aud", "azp", "exp", "typ", "oid", "tid")
 # A JWT that names no principal, session, client or scope is not a credential (e.g. a PoP nonce {"ts":…}).
 _IDENTITY_CLAIMS = frozenset(
@@ -115,7 +117,4 @@ def decode(token: str) -> DecodedJwt | None:
 
 
 def find_jwts(text: str) -> Iterator[str]:
-    if "eyJ" not in text:
-        return
-    for match in JWT_PATTERN.finditer(text):
-        yield match.group(0)
+    return matches_at_anchor(text, "eyJ", _JWT_AT_ANCHOR)

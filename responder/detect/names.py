@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 from responder.model import Family, Kind
@@ -17,6 +18,7 @@ class NamedRule:
     family: Family | None = None
 
 
+@lru_cache(maxsize=8192)
 def normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "_", name.strip().lower())
 

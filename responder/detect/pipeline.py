@@ -19,12 +19,13 @@ from responder.secret import Secret
 FREE_TEXT = frozenset({Field.BODY, Field.TEXT_LINE, Field.WS_MESSAGE, Field.EXTENSION})
 _GENERIC_KINDS = frozenset({Kind.JWT})
 _URLISH_CONTEXTS = frozenset({"param", "param-loose", "url", "location", "referer", "redirectURL"})
+_FREE_TEXT_FIELDS = FREE_TEXT | {Field.JSON_BODY}
 
 
 def detect(obs: Observation) -> Iterator[Candidate]:
     seen: set[str] = set()
     field = obs.location.field
-    if field is Field.EXTENSION or (field in FREE_TEXT and not obs.location.name):  # vendor keys say nothing
+    if field is Field.EXTENSION or (field in _FREE_TEXT_FIELDS and not obs.location.name):  # vendor keys say nothing
         for derived in expand(obs):
             yield from _once(_named(derived), seen)
         yield from _once(_anywhere(obs, strict=True), seen)
@@ -210,4 +211,5 @@ def _build(
         revocable=catalog.is_revocable(family, kind),
         claims=claims,
         expires_at=expires_at,
+        location=obs.location,
     )

@@ -6,12 +6,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from responder.detect.scanner import matches_at_anchor
 from responder.model import Family, Kind
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
     name: str
+    triggers: tuple[str, ...]  # literal prefixes, searched with str.find
     pattern: re.Pattern[str]
     kind: Kind
     label: str
@@ -19,7 +21,17 @@ class Shape:
 
 
 def _shape(name: str, regex: str, kind: Kind, label: str, family: Family | None = None) -> Shape:
-    return Shape(name, re.compile(r"(?<![A-Za-z0-9_-])" + regex + r"(?![A-Za-z0-9_-])"), kind, label, family)
+    literal = re.match(r"[A-Za-z0-9_/-]+(?:\\\.)?", regex)
+    prefix = literal.group(0).replace("\\", "") if literal else ""
+    triggers = _TRIGGER_OVERRIDES.get(name, (prefix,))
+    return Shape(name, triggers, re.compile(regex + r"(?![A-Za-z0-9_-])"), kind, label, family)
+
+
+_TRIGGER_OVERRIDES = {
+    "slack_token": ("xox",),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "entra_refresh": ("0.A", "1.A"),
+}
 
 
 SHAPES: tuple[Shape, ...] = (
@@ -52,12 +64,10 @@ SHAPES: tuple[Shape, ...] = (
         Family.ENTRA,
     ),
 )
-_TRIGGERS = ("ya29.", "1//0", "AIza", "xox", "gh", "github_pat_", "glpat-", ".A")
 
 
 def find_shapes(text: str) -> Iterator[tuple[Shape, str]]:
-    if not any(trigger in text for trigger in _TRIGGERS):
-        return
     for shape in SHAPES:
-        for match in shape.pattern.finditer(text):
-            yield shape, match.group(0)
+        for trigger in shape.triggers:
+            for value in matches_at_anchor(text, trigger, shape.pattern):
+                yield shape, value

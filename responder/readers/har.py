@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import ijson
 
+from responder.detect import gate
 from responder.errors import UnreadableArtifact
 from responder.interfaces import ReadContext, Redactor
 from responder.model import Field, Observation, Side
@@ -116,28 +117,34 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
     url = str(request.get("url", ""))
     host, path = host_and_path(url)
     seen_at = _parse_time(entry.get("startedDateTime"))
-    limit = ctx.limits.max_body_bytes
 
     req = Where(entry=index, side=Side.REQUEST, host=host, path=path, seen_at=seen_at, member=ctx.member)
     yield from url_observations(req, url)
     yield from header_observations(req, _pairs(request.get("headers")))
     for name, value in _pairs(request.get("cookies")):
-        yield req.observe(Field.COOKIE, name, value, context="cookies-array")
+        if gate.cookie(name, value):
+            yield req.observe(Field.COOKIE, name, value, context="cookies-array")
     for name, value in _pairs(request.get("queryString")):
-        yield req.observe(Field.QUERY, name, value)
+        if gate.param(name, value):
+            yield req.observe(Field.QUERY, name, value)
     post = request.get("postData")
     if isinstance(post, dict):
         params = _pairs(post.get("params"))
         for name, value in params:
-            yield req.observe(Field.FORM, name, value)
+            if gate.param(name, value):
+                yield req.observe(Field.FORM, name, value)
         text = post.get("text")
         if isinstance(text, str):
-            yield from body_observations(req, text, str(post.get("mimeType", "")), max_json_bytes=limit)
+            yield from body_observations(req, text, str(post.get("mimeType", "")))
 
     resp = Where(entry=index, side=Side.RESPONSE, host=host, path=path, seen_at=seen_at, member=ctx.member)
     yield from header_observations(resp, _pairs(response.get("headers")))
     for cookie in response.get("cookies") or []:
-        if isinstance(cookie, dict) and cookie.get("value"):
+        if (
+            isinstance(cookie, dict)
+            and cookie.get("value")
+            and gate.cookie(str(cookie.get("name", "")), str(cookie["value"]))
+        ):
             expires = _parse_time(cookie.get("expires"))
             yield resp.observe(
                 Field.SET_COOKIE,
@@ -153,13 +160,13 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
     if isinstance(content, dict):
         text = decoded_content(content)
         if text:
-            yield from body_observations(resp, text, str(content.get("mimeType", "")), max_json_bytes=limit)
+            yield from body_observations(resp, text, str(content.get("mimeType", "")))
 
     for message in entry.get("_webSocketMessages") or []:
         if isinstance(message, dict) and isinstance(message.get("data"), str):
             side = Side.REQUEST if message.get("type") == "send" else Side.RESPONSE
             ws = Where(entry=index, side=side, host=host, path=path, seen_at=seen_at, member=ctx.member)
-            for obs in body_observations(ws, message["data"], "", max_json_bytes=limit):
+            for obs in body_observations(ws, message["data"], ""):
                 yield ws.observe(Field.WS_MESSAGE, obs.location.name, obs.value.reveal())
 
     yield from _vendor_fields(index, entry, request, response, host, path, seen_at, ctx)

@@ -5,13 +5,13 @@ Shared by the HAR and SAZ readers, so every format covers the same locations the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlsplit
 
+from responder.detect import gate
 from responder.model import Field, Location, Observation, Side
 from responder.secret import Secret
 
@@ -106,10 +106,12 @@ def url_observations(where: Where, url: str, *, context: str = "") -> Iterator[O
     except ValueError:
         return
     for name, value in parse_qsl(parts.query, keep_blank_values=False):
-        yield where.observe(Field.QUERY, name, value, context=context)
+        if gate.param(name, value):
+            yield where.observe(Field.QUERY, name, value, context=context)
     if "=" in parts.fragment:
         for name, value in parse_qsl(parts.fragment, keep_blank_values=False):
-            yield where.observe(Field.URL_FRAGMENT, name, value, context=context)
+            if gate.param(name, value):
+                yield where.observe(Field.URL_FRAGMENT, name, value, context=context)
 
 
 def header_observations(where: Where, headers: Iterable[tuple[str, str]]) -> Iterator[Observation]:
@@ -120,36 +122,30 @@ def header_observations(where: Where, headers: Iterable[tuple[str, str]]) -> Ite
             continue
         if lowered == "cookie":
             for cookie_name, cookie_value in split_cookie_header(value):
-                yield where.observe(Field.COOKIE, cookie_name, cookie_value, context="cookie-header")
+                if gate.cookie(cookie_name, cookie_value):
+                    yield where.observe(Field.COOKIE, cookie_name, cookie_value, context="cookie-header")
         elif lowered == "set-cookie":
             for cookie_name, cookie_value, expires in parse_set_cookie(value, where.seen_at):
-                yield where.observe(Field.SET_COOKIE, cookie_name, cookie_value, expires_at=expires)
+                if gate.cookie(cookie_name, cookie_value):
+                    yield where.observe(Field.SET_COOKIE, cookie_name, cookie_value, expires_at=expires)
         elif lowered in URL_HEADERS:
             yield from url_observations(where, value, context=lowered)
-        elif not lowered.startswith(":"):  # HTTP/2 pseudo-headers (:path) are covered by the URL
+        elif not lowered.startswith(":") and gate.header(name, value):  # :path etc. are covered by the URL
             yield where.observe(Field.HEADER, name, value)
 
 
-def body_observations(where: Where, text: str, mime: str, *, max_json_bytes: int) -> Iterator[Observation]:
-    """JSON bodies by leaf, forms by parameter, anything else as free text for the text detectors."""
+def body_observations(where: Where, text: str, mime: str) -> Iterator[Observation]:
+    """Forms by parameter; anything else (JSON included) as free text for the text detectors, which find
+    `"key": "value"` pairs at C speed instead of walking every JSON node in Python."""
     if not text:
         return
-    mime = mime.lower()
-    stripped = text.lstrip()
-    if "x-www-form-urlencoded" in mime:
+    if "x-www-form-urlencoded" in mime.lower():
         for name, value in parse_qsl(text, keep_blank_values=False):
-            yield where.observe(Field.FORM, name, value)
+            if gate.param(name, value):
+                yield where.observe(Field.FORM, name, value)
         return
-    if stripped[:1] in ("{", "[") and len(text) <= max_json_bytes:
-        try:
-            document = json.loads(text)
-        except (ValueError, RecursionError):
-            document = None
-        if document is not None:
-            for name, value in json_leaves(document):
-                yield where.observe(Field.JSON_BODY, name, value)
-            return
-    yield where.observe(Field.BODY, "", text)
+    stripped = text.lstrip()[:1]
+    yield where.observe(Field.JSON_BODY if stripped in ("{", "[") else Field.BODY, "", text)
 
 
 def json_leaves(document: object) -> Iterator[tuple[str, str]]:

@@ -66,9 +66,7 @@ class SazReader:
                     where = Where(entry=number, side=Side.RESPONSE, host=host, path=path_, member=member.name)
                 yield from header_observations(where, message.headers)
                 text = bytes_as_text(message.body)
-                yield from body_observations(
-                    where, text, message.header("content-type"), max_json_bytes=ctx.limits.max_body_bytes
-                )
+                yield from body_observations(where, text, message.header("content-type"))
 
     def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
         from responder.sanitize.saz import rewrite_saz

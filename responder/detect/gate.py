@@ -1,0 +1,54 @@
+"""A conservative, cached first look: could a detector possibly use this (name, value)?
+
+Readers call it before building an observation, so the common case — an Accept header, an analytics cookie,
+a page number — costs one dict lookup. It may say yes too often, never no wrongly: anything a named rule,
+the cookie catalogue, or a JWT/vendor-shape search could report passes.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from responder.detect import names
+from responder.detect.catalog import COOKIES, SUSPICIOUS_COOKIE_NAME
+
+_TRIGGERS = re.compile(r"eyJ|ya29\.|1//0|AIza|xox[a-z]-|gh[pousr]_|github_pat_|glpat-|[01]\.A")
+
+
+def value_has_token_shape(value: str) -> bool:
+    """JWTs and vendor-prefixed tokens can hide under any name."""
+    return _TRIGGERS.search(value) is not None
+
+
+@lru_cache(maxsize=8192)
+def cookie_name(name: str) -> bool:
+    if SUSPICIOUS_COOKIE_NAME.search(name):
+        return True
+    return any(row.kind is not None and row.names.fullmatch(name) for row in COOKIES)
+
+
+@lru_cache(maxsize=8192)
+def header_name(name: str) -> bool:
+    normal = names.normalise(name)
+    if normal in names.AUTHORIZATION_HEADERS or normal in names.API_KEY_HEADERS:
+        return True
+    return bool(names.SUSPICIOUS_HEADER.search(name)) and not names.NON_CREDENTIAL_HEADER.search(name)
+
+
+@lru_cache(maxsize=8192)
+def param_name(name: str) -> bool:
+    normal = names.normalise(name)
+    return normal in names.PARAMS or normal.replace("_", "") in names.PARAMS
+
+
+def cookie(name: str, value: str) -> bool:
+    return cookie_name(name) or value_has_token_shape(value)
+
+
+def header(name: str, value: str) -> bool:
+    return header_name(name) or value_has_token_shape(value)
+
+
+def param(name: str, value: str) -> bool:
+    return param_name(name) or value_has_token_shape(value)
