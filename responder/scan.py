@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -77,14 +78,17 @@ class Scanner:
 
     def scan(self, path: Path) -> ScanReport:
         ctx = self._context()
-        try:
-            size, digest = _digest(path)
-            reader = self._reader_for(path)
-            findings = self._findings(reader.read(path, ctx))
-        except UnreadableArtifact as exc:
-            return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=str(exc))
-        except OSError as exc:
-            return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=f"cannot read: {exc.strerror}")
+        # The digest is computed on the second core while this one parses (hashlib releases the GIL).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
+            digest_job = pool.submit(_digest, path)
+            try:
+                reader = self._reader_for(path)
+                findings = self._findings(reader.read(path, ctx))
+                size, digest = digest_job.result()
+            except UnreadableArtifact as exc:
+                return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=str(exc))
+            except OSError as exc:
+                return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=f"cannot read: {exc.strerror}")
         used = "→".join(dict.fromkeys(ctx.formats_used)) or reader.name
         return ScanReport(path, digest, size, used, tuple(ctx.warnings), findings)
 

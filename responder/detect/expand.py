@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from responder.detect.names import PARAMS, normalise
 from responder.detect.scanner import positions
-from responder.model import Field, Observation
+from responder.model import Observation
 from responder.readers.httpparts import URL_HEADERS, Where, parse_set_cookie, split_cookie_header, url_observations
 from responder.secret import Secret
 

@@ -26,8 +26,9 @@ def detect(obs: Observation) -> Iterator[Candidate]:
     seen: set[str] = set()
     field = obs.location.field
     if field is Field.EXTENSION or (field in _FREE_TEXT_FIELDS and not obs.location.name):  # vendor keys say nothing
-        for derived in expand(obs):
-            yield from _once(_named(derived), seen)
+        if obs.context != "script":
+            for derived in expand(obs):
+                yield from _once(_named(derived), seen)
         yield from _once(_anywhere(obs, strict=True), seen)
         return
     if _known_non_credential(obs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,6 @@ from responder.readers.httpparts import (
     body_observations,
     header_observations,
     host_and_path,
-    json_leaves,
     url_observations,
 )
 from responder.readers.jsonstream import MAX_NESTING, TooDeep, detect_framing, open_json
@@ -101,14 +101,14 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _pairs(items: Any) -> list[tuple[str, str]]:
+def _pairs(items: Any) -> Iterator[tuple[str, str]]:
     if not isinstance(items, list):
-        return []
-    return [
-        (str(item.get("name", "")), str(item.get("value", "")))
-        for item in items
-        if isinstance(item, dict) and item.get("value") not in (None, "")
-    ]
+        return
+    for item in items:
+        if isinstance(item, dict):
+            name, value = item.get("name"), item.get("value")
+            if value:
+                yield (name if isinstance(name, str) else str(name)), (value if isinstance(value, str) else str(value))
 
 
 def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -> Iterator[Observation]:
@@ -189,17 +189,27 @@ def _vendor_fields(
             if key == "_webSocketMessages" or not key.startswith("_") or value in (None, "", [], {}):
                 continue
             if isinstance(value, str):
-                yield where.observe(Field.EXTENSION, key, value)
+                if _may_hold_credential(value):
+                    yield where.observe(Field.EXTENSION, key, value)
             elif isinstance(value, dict | list):
-                for _leaf_key, leaf in json_leaves(value):
-                    yield where.observe(Field.EXTENSION, key, leaf)
+                # One C-speed dump instead of a Python walk over (often large) stack traces; the text
+                # detectors find URLs, pairs and token shapes in it just the same.
+                text = json.dumps(value, ensure_ascii=False)
+                if _may_hold_credential(text):
+                    yield where.observe(Field.EXTENSION, key, text)
+
+
+def _may_hold_credential(text: str) -> bool:
+    """Vendor fields are mostly numbers, flags and stack frames; only a `name=value`, a bearer, a header
+    line or a token shape can hold a credential there."""
+    return "=" in text or ": " in text or "earer " in text or gate.value_has_token_shape(text)
 
 
 def decoded_content(content: Mapping[str, Any]) -> str:
     """Response text, base64-decoded when the exporter says so. Firefox marks some plain bodies base64
     (bugzilla 1762313), so invalid base64 is scanned as it stands. Binary bodies are skipped."""
     text = content.get("text")
-    if not isinstance(text, str) or not text:
+    if not isinstance(text, str) or not text or is_binary_media(str(content.get("mimeType", ""))):
         return ""
     if content.get("encoding") != "base64":
         return text
@@ -210,11 +220,31 @@ def decoded_content(content: Mapping[str, Any]) -> str:
     return bytes_as_text(raw)
 
 
+_BINARY_MEDIA = (
+    "image/",
+    "font/",
+    "audio/",
+    "video/",
+    "application/wasm",
+    "application/octet-stream",
+    "application/pdf",
+    "application/zip",
+    "application/x-protobuf",
+    "application/font",
+)
+_PRINTABLE = bytes(range(32, 127)) + b"\t\n\r"
+
+
+def is_binary_media(mime: str) -> bool:
+    mime = mime.lower()
+    return mime.startswith(_BINARY_MEDIA) and "svg" not in mime
+
+
 def bytes_as_text(raw: bytes) -> str:
-    """Decode a body for scanning; images and other binaries yield '' (no credential is scanned out of them)."""
+    """Decode a body for scanning; binaries yield '' (no credential is scanned out of an image)."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         sample = raw[:4096]
-        printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in sample)
-        return raw.decode("latin-1") if sample and printable / len(sample) > 0.95 else ""
+        unprintable = len(sample.translate(None, _PRINTABLE))
+        return raw.decode("latin-1") if sample and unprintable < len(sample) * 0.05 else ""

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 from responder.detect import gate
@@ -17,8 +18,84 @@ from responder.secret import Secret
 
 # Headers whose values are URLs that may carry codes and tokens in their query or fragment.
 URL_HEADERS = frozenset({"location", "referer", "origin", "content-location", "refresh"})
-# Headers that never carry a credential of the sender (a PoP nonce in WWW-Authenticate is JWT-shaped bait).
-IGNORED_HEADERS = frozenset({"www-authenticate", "content-security-policy", "report-to", "nel", "link"})
+# Headers that never carry a credential of the sender (a PoP nonce in WWW-Authenticate is JWT-shaped bait),
+# and the standard ones whose values are protocol vocabulary, dates, sizes or digests: skipped unread.
+IGNORED_HEADERS = frozenset(
+    {
+        "www-authenticate",
+        "content-security-policy",
+        "content-security-policy-report-only",
+        "report-to",
+        "nel",
+        "link",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "accept-ranges",
+        "user-agent",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "cache-control",
+        "pragma",
+        "expires",
+        "date",
+        "age",
+        "etag",
+        "last-modified",
+        "if-none-match",
+        "if-modified-since",
+        "vary",
+        "connection",
+        "keep-alive",
+        "host",
+        "server",
+        "via",
+        "alt-svc",
+        "strict-transport-security",
+        "x-content-type-options",
+        "x-frame-options",
+        "x-xss-protection",
+        "referrer-policy",
+        "permissions-policy",
+        "priority",
+        "upgrade-insecure-requests",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-expose-headers",
+        "access-control-max-age",
+        "access-control-request-method",
+        "access-control-request-headers",
+        "timing-allow-origin",
+        "sec-fetch-site",
+        "sec-fetch-mode",
+        "sec-fetch-dest",
+        "sec-fetch-user",
+        "sec-ch-ua",
+        "sec-ch-ua-mobile",
+        "sec-ch-ua-platform",
+        "dnt",
+        "te",
+        "range",
+        "content-range",
+        "x-cache",
+        "cf-ray",
+        "cf-cache-status",
+        "x-amz-cf-pop",
+        "x-amz-cf-id",
+        "x-served-by",
+        "x-timer",
+        "x-request-id",
+        "x-correlation-id",
+        "traceparent",
+        "tracestate",
+        "content-disposition",
+        "content-language",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +138,11 @@ def host_and_path(url: str) -> tuple[str, str]:
         return (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else ""), parts.path
     except ValueError:
         return "", ""
+
+
+@lru_cache(maxsize=4096)
+def _lower(name: str) -> str:
+    return name.lower()
 
 
 def split_cookie_header(value: str) -> Iterator[tuple[str, str]]:
@@ -117,7 +199,7 @@ def url_observations(where: Where, url: str, *, context: str = "") -> Iterator[O
 def header_observations(where: Where, headers: Iterable[tuple[str, str]]) -> Iterator[Observation]:
     for raw_name, value in headers:
         name = raw_name.strip()
-        lowered = name.lower()
+        lowered = _lower(name)
         if not value or lowered in IGNORED_HEADERS:
             continue
         if lowered == "cookie":
@@ -143,6 +225,13 @@ def body_observations(where: Where, text: str, mime: str) -> Iterator[Observatio
         for name, value in parse_qsl(text, keep_blank_values=False):
             if gate.param(name, value):
                 yield where.observe(Field.FORM, name, value)
+        return
+    mime = mime.lower()
+    if "css" in mime:  # stylesheets carry no credentials
+        return
+    if "javascript" in mime or "ecmascript" in mime:
+        # Static scripts are the same for every user: only vendor-shaped keys and JWTs are worth a look.
+        yield where.observe(Field.BODY, "", text, context="script")
         return
     stripped = text.lstrip()[:1]
     yield where.observe(Field.JSON_BODY if stripped in ("{", "[") else Field.BODY, "", text)
