@@ -28,7 +28,7 @@ from responder.readers.httpparts import (
     host_and_path,
     url_observations,
 )
-from responder.readers.jsonstream import MAX_NESTING, TooDeep, detect_framing, open_json
+from responder.readers.jsonstream import MAX_NESTING, JsonStream, TooDeep, detect_framing, open_json
 from responder.readers.text import TextReader
 
 
@@ -70,7 +70,7 @@ class HarReader:
         rewrite_har(path, out, redactor)
 
 
-def _log_extras(stream: BinaryIO) -> Iterator[Observation]:
+def _log_extras(stream: JsonStream) -> Iterator[Observation]:
     """Strings outside the entries (pages titles, comments, vendor fields) that come before the entries.
     Stops at the entries so the big part of the file is parsed only once."""
     saw_log = False

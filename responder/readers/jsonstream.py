@@ -81,7 +81,7 @@ _BRACKET = re.compile(rb"[\[\]{}]")
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # delete everything else: one C pass
 
 
-class _DepthGuard:
+class JsonStream:
     """Hands the parser the file piece by piece, tracking bracket depth with C-speed counts.
 
     A piece with few opening brackets cannot nest deeply inside itself, so only net depth is tracked;
@@ -116,16 +116,16 @@ class _DepthGuard:
     def close(self) -> None:
         self._inner.close()
 
-    def __enter__(self) -> _DepthGuard:
+    def __enter__(self) -> JsonStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def open_json(path: Path, framing: Framing) -> _DepthGuard:
+def open_json(path: Path, framing: Framing) -> JsonStream:
     """The JSON value alone, guarded against parser bombs (reads raise TooDeep)."""
     handle: BinaryIO = path.open("rb")
     if framing.start != 0 or framing.end != path.stat().st_size:
         handle = io.BufferedReader(_Window(handle, framing.start, framing.end), buffer_size=1 << 16)
-    return _DepthGuard(handle)
+    return JsonStream(handle)
