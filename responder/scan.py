@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -130,7 +130,8 @@ class Scanner:
                     acc.locations[candidate.location or obs.location] = None
                 if obs.location.host:
                     hosts.setdefault(fingerprint, set()).add(obs.location.host.lower())
-        return tuple(self._finding(fp, acc, hosts.get(fp, set())) for fp, acc in merged.items())
+        findings = [self._finding(fp, acc, hosts.get(fp, set())) for fp, acc in merged.items()]
+        return tuple(_without_secret_claims(findings, self._fingerprint))
 
     def _finding(self, fingerprint: str, acc: _Accumulator, hosts: set[str]) -> Finding:
         candidate = acc.candidate
@@ -154,6 +155,22 @@ class Scanner:
         )
 
 
+def _without_secret_claims(findings: list[Finding], fingerprint: Fingerprinter) -> Iterator[Finding]:
+    """Claims are printed, so none may be a credential: a session cookie JWT's `sid` is the raw session key
+    (authentik), and an ID token's `sid` can equal an Okta `sid` cookie. Such a claim is replaced by the
+    fingerprint of the credential it equals; a session cookie's own `sid` by its SHA-256 (the form in which
+    authentik puts it into ID tokens, so the two still link)."""
+    by_value = {f.value.reveal(): f.fingerprint for f in findings}
+    for finding in findings:
+        claims = dict(finding.claims)
+        for name, value in finding.claims.items():
+            if value in by_value:
+                claims[name] = f"fingerprint:{by_value[value][:16]}"
+            elif name == "sid" and finding.kind is Kind.SESSION_COOKIE:
+                claims[name] = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+        yield replace(finding, claims=claims) if claims != finding.claims else finding
+
+
 def _rank(candidate: Candidate) -> int:
     prefix = candidate.detector.split(":", 1)[0]
     return _SPECIFICITY.get(candidate.detector, _SPECIFICITY.get(prefix, 0))
@@ -162,8 +179,6 @@ def _rank(candidate: Candidate) -> int:
 def _merge_claims(better: Candidate, other: Candidate) -> Candidate:
     if better.claims or not other.claims:
         return better
-    from dataclasses import replace
-
     return replace(better, claims=other.claims, expires_at=better.expires_at or other.expires_at)
 
 

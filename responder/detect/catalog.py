@@ -159,7 +159,7 @@ COOKIES: tuple[CookieFormat, ...] = (
 )
 
 # Names that suggest a credential when the value also looks random (heuristic for uncatalogued apps).
-SUSPICIOUS_COOKIE_NAME = re.compile(r"(?i)sess|sid|auth|token|jwt|login|remember|secret|credential")
+SUSPICIOUS_COOKIE_NAME = re.compile(r"(?i)sess|sid|auth|token|jwt|remember|secret|credential")
 
 
 def cookie_format(name: str, host: str, value: str) -> CookieFormat | None:

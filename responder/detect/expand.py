@@ -28,8 +28,9 @@ from responder.secret import Secret
 # Every parameter name in names.PARAMS contains one of these (lower case).
 _NAME_ANCHORS = ("token", "pass", "pwd", "secret", "code", "assertion", "samlresponse", "key", "bearer", "jwt")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+_MAX_NAME = 48
 _AFTER_NAME = re.compile(
-    r"""(?:\\?["'])?[ \t]*([:=])[ \t]*(?:"((?:[^"\\\r\n]|\\.){1,16384}?)"|'((?:[^'\\\r\n]|\\.){1,16384}?)'"""
+    r"""\]?(?:\\?["'])?[ \t]*([:=])[ \t]*(?:"((?:[^"\\\r\n]|\\.){1,16384}?)"|'((?:[^'\\\r\n]|\\.){1,16384}?)'"""
     r"""|\\"((?:[^"\\]|\\[^"]){1,16384}?)\\"|([^"'&\s<>,;#}{()\\]+))"""
 )
 _HEADER_NAMES = (
@@ -56,7 +57,7 @@ _CURL_HEADER = re.compile(r"""(?:-H|--header)\s+(['"])([A-Za-z][A-Za-z0-9_-]*)\s
 _CURL_USER = re.compile(r"""(?:-u|--user)\s+(['"]?)([^\s'":]+:[^\s'"]*)\1""")
 _CURL_COOKIE = re.compile(r"""(?:-b|--cookie)\s+(['"])(.+?)\1""")
 _HAR_PAIR = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.){1,200})"\s*,\s*"value"\s*:\s*"((?:[^"\\]|\\.)*)"')
-_AUTH = re.compile(r"(Bearer|SSWS|Basic)\s+([A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
+_AUTH = re.compile(r"(Bearer|SSWS|Basic)\s+((?:[A-Za-z0-9._~+/=-]|\\/){8,})", re.IGNORECASE)
 _URL = re.compile(r"https?://[^\s\"'<>\\]+")
 
 
@@ -81,7 +82,8 @@ def expand(obs: Observation) -> Iterator[Observation]:
             if position and text[position - 1].isalnum():
                 continue
             if (match := _AUTH.match(text, position)) is not None:
-                yield _derived(obs, "authorization", f"{match.group(1)} {match.group(2)}", "header")
+                token = match.group(2).replace("\\/", "/")  # a JSON-escaped slash (PHP json_encode)
+                yield _derived(obs, "authorization", f"{match.group(1)} {token}", "header")
     yield from _urls(obs, text, lower)
 
 
@@ -91,14 +93,17 @@ def _named_pairs(obs: Observation, text: str, lower: str) -> Iterator[Observatio
     for anchor in _NAME_ANCHORS:
         for position in positions(lower, anchor):
             start, end = position, position + len(anchor)
-            while start > 0 and lower[start - 1] in _NAME_CHARS:
+            floor, ceiling = max(0, position - _MAX_NAME), min(len(lower), end + _MAX_NAME)
+            while start > floor and lower[start - 1] in _NAME_CHARS:
                 start -= 1
-            while end < len(lower) and lower[end] in _NAME_CHARS:
+            while end < ceiling and lower[end] in _NAME_CHARS:
                 end += 1
             if start in starts or (start > 0 and lower[start - 1] == "."):  # seen, or `obj.token` in code
                 continue
             starts.add(start)
-            if not _param_name(lower[start:end]) or (match := _AFTER_NAME.match(text, end)) is None:
+            if start == floor and floor > 0 and lower[floor - 1] in _NAME_CHARS:
+                continue  # inside a run too long to be a name (base64, minified data): bounded work
+            if not _param_name(text[start:end]) or (match := _AFTER_NAME.match(text, end)) is None:
                 continue
             separator, double, single, escaped, bare = match.groups()
             if bare is not None:

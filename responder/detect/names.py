@@ -20,7 +20,16 @@ class NamedRule:
 
 @lru_cache(maxsize=8192)
 def normalise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "_", name.strip().lower())
+    """`clientSecret`, `client-secret`, `CLIENT_SECRET`, `user[client_secret]` → `client_secret`."""
+    name = name.strip()
+    if (bracketed := _LAST_BRACKET.search(name)) is not None:  # Rails/PHP `user[password]`
+        name = bracketed.group(1)
+    return _NOT_ALNUM.sub("_", _CAMEL.sub("_", name).lower())
+
+
+_LAST_BRACKET = re.compile(r"\[([^\[\]]+)\]$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
 
 
 _PASSWORD = NamedRule(Kind.PASSWORD, "password")
@@ -55,6 +64,9 @@ PARAMS: dict[str, NamedRule] = {
     "api_key": NamedRule(Kind.API_KEY, "API key", 8),
     "apikey": NamedRule(Kind.API_KEY, "API key", 8),
     "x_api_key": NamedRule(Kind.API_KEY, "API key", 8),
+    "api_token": NamedRule(Kind.API_KEY, "API token", 8),
+    "secret_access_key": NamedRule(Kind.OTHER_SECRET, "cloud secret access key", 16),
+    "session_id": NamedRule(Kind.SESSION_COOKIE, "session id", needs_random_value=True),
     "sessiontoken": NamedRule(Kind.OTHER_SECRET, "Okta session token (one-time, creates a session)", 8),
     "session_token": NamedRule(Kind.OTHER_SECRET, "session token", 8),
     "statetoken": NamedRule(Kind.OTHER_SECRET, "Okta authentication state token", 8),
@@ -67,6 +79,24 @@ PARAMS: dict[str, NamedRule] = {
     "private_key": NamedRule(Kind.OTHER_SECRET, "private key", needs_random_value=True),
     "secret_key": NamedRule(Kind.OTHER_SECRET, "secret key", needs_random_value=True),
 }
+# Protocol values that are not credentials even when they are signed JWTs.
+NON_CREDENTIAL_PARAMS = frozenset(
+    {
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "session_state",
+        "relaystate",
+        "relay_state",
+        "csrf_token",
+        "csrfmiddlewaretoken",
+        "authenticity_token",
+        "xsrf",
+        "_csrf",
+        "csrf",
+    }
+)
 # `code` is an OAuth authorization code only where OAuth puts it (URLs, forms), not in any JSON body.
 URL_ONLY_PARAMS = frozenset({"code"})
 

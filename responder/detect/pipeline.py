@@ -38,12 +38,16 @@ def detect(obs: Observation) -> Iterator[Candidate]:
 
 
 def _known_non_credential(obs: Observation) -> bool:
-    """A catalogued non-credential cookie (CSRF, device id, login-restart state) is not scanned further,
-    even when its value is JWT-shaped (Keycloak's KC_RESTART)."""
-    if obs.location.field not in (Field.COOKIE, Field.SET_COOKIE):
-        return False
-    row = cookie_format(obs.location.name, obs.location.host, obs.value.reveal())
-    return row is not None and row.kind is None
+    """Known non-credentials are not scanned further, even when the value is JWT-shaped: catalogued cookies
+    (CSRF, device id, Keycloak's KC_RESTART), OAuth `state`/`nonce` (often a signed JWT), CSRF and DPoP-proof
+    headers (a DPoP proof is bound to one request and cannot be replayed elsewhere)."""
+    field, name = obs.location.field, obs.location.name
+    if field in (Field.COOKIE, Field.SET_COOKIE):
+        row = cookie_format(name, obs.location.host, obs.value.reveal())
+        return row is not None and row.kind is None
+    if field is Field.HEADER:
+        return bool(names.NON_CREDENTIAL_HEADER.search(name)) or names.normalise(name) == "dpop"
+    return bool(name) and names.normalise(name) in names.NON_CREDENTIAL_PARAMS
 
 
 def _once(candidates: Iterator[Candidate], seen: set[str]) -> Iterator[Candidate]:
@@ -64,8 +68,9 @@ def _named(obs: Observation) -> Iterator[Candidate]:
     elif field in (Field.COOKIE, Field.SET_COOKIE) or context in ("cookie", "set-cookie"):
         yield from _cookie(obs)
     elif field == Field.HEADER or context == "header":
-        yield from _header(obs, name)
-    else:
+        if not names.NON_CREDENTIAL_HEADER.search(name) and name != "dpop":
+            yield from _header(obs, name)
+    elif name not in names.NON_CREDENTIAL_PARAMS:
         yield from _param(obs, name)
         if context == "pair":  # a name/value object from a broken HAR: may be a header or cookie too
             yield from _header(obs, name)

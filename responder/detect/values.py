@@ -16,7 +16,7 @@ _PLACEHOLDER = re.compile(
     )$""",
 )
 _REDACTION_WORDS = re.compile(r"(?i)redacted|sanitized|obfuscated|har_sanitizer")
-_UUID = re.compile(r"(?i)^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$")
+_UUID = re.compile(r"(?i)^\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$")
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
 

@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
+from urllib.parse import unquote, unquote_plus
 
 import ijson
 
 from responder.detect import gate
-from responder.errors import UnreadableArtifact
 from responder.interfaces import ReadContext, Redactor
 from responder.model import Field, Observation, Side
 from responder.readers.httpparts import (
@@ -54,6 +54,10 @@ class HarReader:
                     entries += 1
                     if isinstance(entry, dict):
                         yield from entry_observations(index, entry, ctx)
+        except NotAHar:
+            ctx.warn("JSON but not a HAR (no 'log' object); scanned as text")
+            yield from TextReader().read(path, ctx)
+            return
         except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, RecursionError, TooDeep) as exc:
             # The parser's own message quotes the input around the error, so it is never shown.
             reason = {ijson.IncompleteJSONError: "it ends early", TooDeep: f"nested over {MAX_NESTING} levels"}.get(
@@ -70,6 +74,10 @@ class HarReader:
         rewrite_har(path, out, redactor)
 
 
+class NotAHar(ValueError):
+    """JSON, but not a HAR (a JSON log, an API dump): the text reader takes it."""
+
+
 def _log_extras(stream: JsonStream) -> Iterator[Observation]:
     """Strings outside the entries (pages titles, comments, vendor fields) that come before the entries.
     Stops at the entries so the big part of the file is parsed only once."""
@@ -84,7 +92,22 @@ def _log_extras(stream: JsonStream) -> Iterator[Observation]:
             yield where.observe(Field.EXTENSION, prefix.rsplit(".", 1)[-1], value)
     else:
         if not saw_log:
-            raise UnreadableArtifact("JSON document has no HAR 'log' object")
+            raise NotAHar("JSON without a HAR 'log' object")
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def websocket_text(message: Mapping[str, Any]) -> str:
+    """A frame's payload as text. Binary frames (opcode 2) are base64 in Chrome's export, unmarked."""
+    data = str(message.get("data", ""))
+    if message.get("opcode") == 2 or message.get("encoding") == "base64":
+        try:
+            return bytes_as_text(base64.b64decode(data, validate=True))
+        except (binascii.Error, ValueError):
+            return data
+    return data
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -102,6 +125,8 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _pairs(items: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(items, dict):  # some tools write {"Name": "value"} instead of [{"name", "value"}]
+        items = [{"name": k, "value": v} for k, v in items.items()]
     if not isinstance(items, list):
         return
     for item in items:
@@ -125,12 +150,14 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
         if gate.cookie(name, value):
             yield req.observe(Field.COOKIE, name, value, context="cookies-array")
     for name, value in _pairs(request.get("queryString")):
+        value = unquote(value) if "%" in value else value  # Chrome keeps these percent-encoded
         if gate.param(name, value):
             yield req.observe(Field.QUERY, name, value)
     post = request.get("postData")
     if isinstance(post, dict):
         params = _pairs(post.get("params"))
-        for name, value in params:
+        for name, raw in params:
+            value = unquote_plus(raw) if "%" in raw else raw  # encoded by some exporters
             if gate.param(name, value):
                 yield req.observe(Field.FORM, name, value)
         text = post.get("text")
@@ -139,7 +166,7 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
 
     resp = Where(entry=index, side=Side.RESPONSE, host=host, path=path, seen_at=seen_at, member=ctx.member)
     yield from header_observations(resp, _pairs(response.get("headers")))
-    for cookie in response.get("cookies") or []:
+    for cookie in _list(response.get("cookies")):
         if (
             isinstance(cookie, dict)
             and cookie.get("value")
@@ -162,12 +189,11 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
         if text:
             yield from body_observations(resp, text, str(content.get("mimeType", "")))
 
-    for message in entry.get("_webSocketMessages") or []:
+    for message in _list(entry.get("_webSocketMessages")):
         if isinstance(message, dict) and isinstance(message.get("data"), str):
             side = Side.REQUEST if message.get("type") == "send" else Side.RESPONSE
             ws = Where(entry=index, side=side, host=host, path=path, seen_at=seen_at, member=ctx.member)
-            for obs in body_observations(ws, message["data"], ""):
-                yield ws.observe(Field.WS_MESSAGE, obs.location.name, obs.value.reveal())
+            yield ws.observe(Field.WS_MESSAGE, "", websocket_text(message))
 
     yield from _vendor_fields(index, entry, request, response, host, path, seen_at, ctx)
 

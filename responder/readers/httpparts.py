@@ -5,12 +5,13 @@ Shared by the HAR and SAZ readers, so every format covers the same locations the
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from responder.detect import gate
 from responder.model import Field, Location, Observation, Side
@@ -181,12 +182,17 @@ def _cookie_expiry(attributes: Iterable[str], seen_at: datetime | None) -> datet
 
 def url_observations(where: Where, url: str, *, context: str = "") -> Iterator[Observation]:
     """Query and fragment parameters of a URL, percent-decoded (the value as it would be sent)."""
-    if "?" not in url and "#" not in url:
+    if "?" not in url and "#" not in url and "@" not in url:
         return
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return
+    if password:  # https://user:secret@host/ — the pair is sent as Basic credentials
+        user = unquote(parts.username or "")
+        pair = base64.b64encode(f"{user}:{unquote(password)}".encode()).decode()
+        yield where.observe(Field.URL, "authorization", "Basic " + pair, context="userinfo")
     for name, value in parse_qsl(parts.query, keep_blank_values=False):
         if gate.param(name, value):
             yield where.observe(Field.QUERY, name, value, context=context)

@@ -94,6 +94,8 @@ def _redact_buffered(events: list[Event], redactor: Redactor) -> Iterator[Event]
     base = events[0][0]
     keys = {f"{base}.encoding": None}
     encoding = next((v for p, k, v in events if k == "string" and p in keys), None)
+    if any(p == f"{base}.opcode" and v == 2 for p, _k, v in events):  # Chrome's binary WebSocket frames
+        encoding = "base64"
     body_prefixes = {f"{base}.text", f"{base}.data"}
     for prefix, kind, value in events:
         if kind != "string":

@@ -11,9 +11,9 @@ CHUNK = 1 << 20
 
 
 def rewrite_text(path: Path, out: BinaryIO, redactor: Redactor) -> None:
-    """Chunked replacement with a carried tail at least as long as the longest value, so a value that
-    straddles two chunks is still replaced (the tail is re-examined with the next chunk)."""
-    keep = max(redactor.longest + 2, 64)
+    """Chunked replacement. Each round commits output up to a cut that splits no match, and carries the
+    rest (at least as long as the longest value) into the next round, so no value is ever split."""
+    keep = redactor.longest + 2
     carry = b""
     with path.open("rb") as handle:
         while True:
@@ -22,18 +22,7 @@ def rewrite_text(path: Path, out: BinaryIO, redactor: Redactor) -> None:
             if not chunk:
                 out.write(redactor.redact_bytes(buffer))
                 return
-            cut = _safe_cut(buffer, len(buffer) - keep)
-            out.write(redactor.redact_bytes(buffer[:cut]))
-            carry = buffer[cut:]
-
-
-def _safe_cut(buffer: bytes, cut: int) -> int:
-    """Cut at a newline or space before `cut` when one is near, so no value is split; else at `cut`
-    (the carried tail still holds any value that begins within `keep` bytes of the end)."""
-    if cut <= 0:
-        return 0
-    for separator in (b"\n", b" ", b'"', b"&", b";"):
-        position = buffer.rfind(separator, max(0, cut - 4096), cut)
-        if position > 0:
-            return position + 1
-    return cut
+            cut = max(0, len(buffer) - keep)
+            cleaned, consumed = redactor.redact_prefix(buffer, cut)
+            out.write(cleaned)
+            carry = buffer[consumed:]
