@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from responder import __version__
-from responder.errors import ResponderError, UnreadableArtifact
+from responder.errors import ConfigError, ResponderError, UnreadableArtifact
 from responder.log import configure_logging
 from responder.output import jsonout, sarif, table
 from responder.plugins import load_readers
@@ -68,8 +68,23 @@ def root(
 def fingerprinter(settings: Settings) -> Fingerprinter:
     """Key from RESPONDER_FINGERPRINT_KEY, else generated once into the data directory (0600)."""
     if settings.fingerprint_key is not None:
-        return Fingerprinter(settings.fingerprint_key.get_secret_value().encode())
-    return Fingerprinter(load_or_create_key(settings.data_dir / "fingerprint.key"))
+        key = settings.fingerprint_key.get_secret_value().encode()
+        if len(key) < 16:
+            raise ConfigError("RESPONDER_FINGERPRINT_KEY must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
+        return Fingerprinter(key)
+    key_file = settings.data_dir / "fingerprint.key"
+    try:
+        return Fingerprinter(load_or_create_key(key_file))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read or create {key_file} ({exc.strerror}); set RESPONDER_DATA_DIR to a "
+            "writable directory or RESPONDER_FINGERPRINT_KEY"
+        ) from None
+    except ValueError:
+        raise ConfigError(
+            f"{key_file} is not a valid key (expected 64 hex characters); remove it to "
+            "generate a new one (fingerprints will change)"
+        ) from None
 
 
 @app.command()
@@ -110,6 +125,7 @@ def scan(
     sanitizer = Sanitizer(registry, settings.scan)
     stderr = Console(stderr=True)
     results: list[tuple[ScanReport, Path | None]] = []
+    taken: set[Path] = set()
     for path in paths:
         if not path.exists():
             raise ResponderError(f"no such file: {path}")
@@ -130,12 +146,14 @@ def scan(
             )
         sanitized: Path | None = None
         if out_dir is not None and report.readable:
-            sanitized = out_dir / path.name
+            sanitized = _unique_target(out_dir, path.name, taken)
             try:
                 warnings = sanitizer.write(path, report.findings, sanitized)
             except UnreadableArtifact as exc:
                 report = _with_warning(report, f"no sanitized copy: {exc}")
                 sanitized = None
+            except OSError as exc:
+                raise ResponderError(f"cannot write the sanitized copy to {out_dir}: {exc.strerror}") from None
             else:
                 for warning in warnings:
                     report = _with_warning(report, warning)
@@ -154,6 +172,18 @@ def scan(
     if any(not report.readable for report in reports):
         raise typer.Exit(EXIT_UNREADABLE)
     raise typer.Exit(EXIT_CLEAN)
+
+
+def _unique_target(out_dir: Path, name: str, taken: set[Path]) -> Path:
+    """Two inputs with one name (a/x.har, b/x.har) must not overwrite each other's copy: x.har, x-2.har…"""
+    target = out_dir / name
+    stem, dot, suffix = name.partition(".")
+    number = 2
+    while target in taken:
+        target = out_dir / f"{stem}-{number}{dot}{suffix}"
+        number += 1
+    taken.add(target)
+    return target
 
 
 def _with_warning(report: ScanReport, warning: str) -> ScanReport:

@@ -12,6 +12,7 @@ a megabyte of script that holds no credential costs a few C-speed passes, not a 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -58,6 +59,8 @@ _CURL_USER = re.compile(r"""(?:-u|--user)\s+(['"]?)([^\s'":]+:[^\s'"]*)\1""")
 _CURL_COOKIE = re.compile(r"""(?:-b|--cookie)\s+(['"])(.+?)\1""")
 _HAR_PAIR = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.){1,200})"\s*,\s*"value"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _AUTH = re.compile(r"(Bearer|SSWS|Basic)\s+((?:[A-Za-z0-9._~+/=-]|\\/){8,})", re.IGNORECASE)
+_INPUT_NAME = re.compile(r"""\sname\s*=\s*(["'])(.*?)\1""", re.IGNORECASE | re.DOTALL)
+_INPUT_VALUE = re.compile(r"""\svalue\s*=\s*(["'])(.*?)\1""", re.IGNORECASE | re.DOTALL)
 _URL = re.compile(r"https?://[^\s\"'<>\\]+")
 
 
@@ -85,6 +88,19 @@ def expand(obs: Observation) -> Iterator[Observation]:
                 token = match.group(2).replace("\\/", "/")  # a JSON-escaped slash (PHP json_encode)
                 yield _derived(obs, "authorization", f"{match.group(1)} {token}", "header")
     yield from _urls(obs, text, lower)
+    if "<input" in lower:
+        yield from _form_inputs(obs, text, lower)
+
+
+def _form_inputs(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+    """HTML forms: OIDC form_post and SAML POST pages carry `code`, `id_token`, `SAMLResponse` in
+    `<input type="hidden" name=… value=…>`, in either attribute order."""
+    for position in positions(lower, "<input"):
+        end = lower.find(">", position)
+        tag = text[position : end if end != -1 else position + 65536]
+        name, value = _INPUT_NAME.search(tag), _INPUT_VALUE.search(tag)
+        if name is not None and value is not None and value.group(2):
+            yield _derived(obs, html.unescape(name.group(2)), html.unescape(value.group(2)), "param")
 
 
 def _named_pairs(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
@@ -156,7 +172,7 @@ def _urls(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
         if start < 0 or not lower.startswith("http", start):
             continue
         match = _URL.match(text, start)
-        if match is None or ("?" not in match.group(0) and "#" not in match.group(0)):
+        if match is None or not any(mark in match.group(0) for mark in "?#@"):
             continue
         yield from _url_params(obs, match.group(0), "url")
 

@@ -46,7 +46,7 @@ def _known_non_credential(obs: Observation) -> bool:
         row = cookie_format(name, obs.location.host, obs.value.reveal())
         return row is not None and row.kind is None
     if field is Field.HEADER:
-        return bool(names.NON_CREDENTIAL_HEADER.search(name)) or names.normalise(name) == "dpop"
+        return bool(names.NON_CREDENTIAL_HEADER.search(name)) or name.lower() == "dpop"
     return bool(name) and names.normalise(name) in names.NON_CREDENTIAL_PARAMS
 
 
@@ -68,7 +68,7 @@ def _named(obs: Observation) -> Iterator[Candidate]:
     elif field in (Field.COOKIE, Field.SET_COOKIE) or context in ("cookie", "set-cookie"):
         yield from _cookie(obs)
     elif field == Field.HEADER or context == "header":
-        if not names.NON_CREDENTIAL_HEADER.search(name) and name != "dpop":
+        if not names.NON_CREDENTIAL_HEADER.search(name) and obs.location.name.lower() != "dpop":
             yield from _header(obs, name)
     elif name not in names.NON_CREDENTIAL_PARAMS:
         yield from _param(obs, name)

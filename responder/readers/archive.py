@@ -30,6 +30,7 @@ _SMALL = 1 << 20  # below this, a high ratio is harmless (a tiny text zips very 
 class Member:
     name: str
     path: Path
+    truncated: bool = False
 
 
 class ArchiveReader:
@@ -44,6 +45,8 @@ class ArchiveReader:
         with extracted(path, ctx) as members:
             ctx.formats_used.append("gzip" if _is_gzip(path) else "zip")
             for member in members:
+                if member.truncated:
+                    ctx.warn(f"{member.name} is truncated; scanned what could be decompressed")
                 try:
                     yield from ctx.read_inner(member.path, _nested_name(ctx.member, member.name))
                 except UnreadableArtifact as exc:
@@ -92,8 +95,8 @@ def extracted(path: Path, ctx: ReadContext) -> Iterator[list[Member]]:
         if _is_gzip(path):
             inner = path.name[: -len(".gz")] if path.name.endswith(".gz") else path.name + ".out"
             target = Path(tmp) / "0"
-            _bounded_copy(partial(gzip.open, path, "rb"), target, path.stat().st_size, ctx.limits, inner)
-            yield [Member(inner, target)]
+            _, truncated = _bounded_copy(partial(gzip.open, path, "rb"), target, path.stat().st_size, ctx.limits, inner)
+            yield [Member(inner, target, truncated)]
             return
         yield _unzip(path, Path(tmp), ctx.limits)
 
@@ -115,13 +118,20 @@ def _unzip(path: Path, tmp: Path, limits: ScanSettings) -> list[Member]:
         for index, info in enumerate(infos):
             if info.flag_bits & 0x1:
                 raise UnreadableArtifact(f"encrypted zip member {info.filename!r}: cannot be scanned")
-            safe_name = str(PurePosixPath(info.filename))
+            safe_name = _safe_member_name(info.filename, index)
             target = tmp / str(index)
-            total += _bounded_copy(
+            written, truncated = _bounded_copy(
                 partial(archive.open, info), target, max(info.compress_size, 1), limits, safe_name, already=total
             )
-            members.append(Member(safe_name, target))
+            total += written
+            members.append(Member(safe_name, target, truncated))
         return members
+
+
+def _safe_member_name(name: str, index: int) -> str:
+    """No absolute paths or `..` in names we report or write back into a sanitized archive."""
+    parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("..", ".", "/")]
+    return "/".join(parts) or f"member-{index}"
 
 
 def _check(size: int, compressed: int, limits: ScanSettings, what: str) -> None:
@@ -139,12 +149,13 @@ def _bounded_copy(
     name: str,
     *,
     already: int = 0,
-) -> int:
-    """Decompress while counting: declared sizes in a zip can lie, so the real bytes are what is limited."""
+) -> tuple[int, bool]:
+    """Decompress while counting: declared sizes in a zip can lie, so the real bytes are what is limited.
+    Returns (bytes written, whether the data ended early)."""
     written = 0
     try:
         with opener() as src, target.open("wb") as dst:
-            while chunk := src.read(1 << 20):
+            while chunk := src.read(1 << 16):
                 written += len(chunk)
                 dst.write(chunk)
                 if already + written > limits.max_decompressed_bytes:
@@ -152,5 +163,7 @@ def _bounded_copy(
                 if written > _SMALL and written / compressed > limits.max_ratio:
                     raise _refuse(f"{name} expands more than {limits.max_ratio}:1", limits)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
-        raise UnreadableArtifact(f"{name}: corrupt or truncated compressed data ({exc})") from None
-    return written
+        if written and not isinstance(exc, gzip.BadGzipFile):
+            return written, True  # a truncated upload: what did decompress still carries tokens
+        raise UnreadableArtifact(f"{name}: corrupt or truncated compressed data ({type(exc).__name__})") from None
+    return written, False

@@ -222,6 +222,9 @@ def header_observations(where: Where, headers: Iterable[tuple[str, str]]) -> Ite
             yield where.observe(Field.HEADER, name, value)
 
 
+SMALL_SCRIPT = 64 * 1024
+
+
 def body_observations(where: Where, text: str, mime: str) -> Iterator[Observation]:
     """Forms by parameter; anything else (JSON included) as free text for the text detectors, which find
     `"key": "value"` pairs at C speed instead of walking every JSON node in Python."""
@@ -235,8 +238,9 @@ def body_observations(where: Where, text: str, mime: str) -> Iterator[Observatio
     mime = mime.lower()
     if "css" in mime:  # stylesheets carry no credentials
         return
-    if "javascript" in mime or "ecmascript" in mime:
-        # Static scripts are the same for every user: only vendor-shaped keys and JWTs are worth a look.
+    if ("javascript" in mime or "ecmascript" in mime) and len(text) > SMALL_SCRIPT:
+        # Static bundles are the same for every user: only vendor-shaped keys and JWTs are worth a look.
+        # Small scripts (JSONP token responses, inline config) get the full text scan.
         yield where.observe(Field.BODY, "", text, context="script")
         return
     stripped = text.lstrip()[:1]

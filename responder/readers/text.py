@@ -26,7 +26,7 @@ _JSON_VALUE = re.compile(r'^\s*"value"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,?\s*$')
 def looks_binary(sample: bytes) -> bool:
     if not sample:
         return False
-    if b"\x00" in sample:
+    if sample.count(b"\x00") > len(sample) // 100:  # a stray NUL in a log is not a binary file
         return True
     text = sample.decode("utf-8", "replace")
     bad = sum(ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\r\n\f") for ch in text)

@@ -1,0 +1,220 @@
+"""Cases an adversarial review found (each was a miss, a leak, a crash or a false positive)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from responder.plugins import ReaderRegistry
+from responder.sanitize.writer import Sanitizer
+from responder.scan import ScanReport
+from responder.settings import ScanSettings
+from tests import harbuild
+from tests.test_cli import run
+
+T = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+
+
+def _clean(registry: ReaderRegistry, scan: Callable[[Path], ScanReport], path: Path) -> tuple[ScanReport, bytes]:
+    report = scan(path)
+    out = path.parent / "clean" / path.name
+    Sanitizer(registry, ScanSettings()).write(path, report.findings, out)
+    return report, out.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("body", "left"),
+    [
+        ('{"refresh_token":"' + T + '\\u003d\\u003d"}', T),  # Gson escapes '='
+        ('{"headers":{"Authorization":"Bearer AbCdEfGhIjKlMnOp\\/QrStUvWx+yz0123=="}}', "QrStUvWx"),
+    ],
+)
+def test_escaped_forms_are_redacted(tmp_path: Path, registry, scan, body: str, left: str) -> None:  # type: ignore[no-untyped-def]
+    path = harbuild.write(tmp_path / "a.har", harbuild.har(harbuild.entry(body=body)), indent=None)
+    report, clean = _clean(registry, scan, path)
+    assert report.findings
+    assert left.encode() not in clean
+
+
+def test_lower_case_percent_encoding_is_redacted(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    url = "https://app.example.com/cb?access_token=AbC%2fdEf%2bGh" + T
+    path = harbuild.write(tmp_path / "a.har", harbuild.har(harbuild.entry(url=url)))
+    _, clean = _clean(registry, scan, path)
+    assert b"dEf%2bGh" not in clean
+
+
+def test_curl_user_and_url_userinfo_leave_no_password(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "x.log"
+    path.write_text(
+        "curl -u 'admin:Sup3rS3cretPassw0rd' https://api.example.com/v1\n"
+        "GET https://bob:Pa55w0rdXYZ123@db.example.com/x\n"
+    )
+    report, clean = _clean(registry, scan, path)
+    assert {f.kind.value for f in report.findings} == {"basic_credentials"}
+    assert b"Sup3rS3cretPassw0rd" not in clean
+    assert b"Pa55w0rdXYZ123" not in clean
+
+
+def test_binary_websocket_frames_are_decoded(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    frame = base64.b64encode(json.dumps({"access_token": T}).encode()).decode()
+    path = harbuild.write(
+        tmp_path / "ws.har",
+        harbuild.har(harbuild.entry(websocket=[{"type": "receive", "time": 1, "opcode": 2, "data": frame}])),
+    )
+    report, clean = _clean(registry, scan, path)
+    assert [f.value.reveal() for f in report.findings] == [T]
+    data = json.loads(clean)["log"]["entries"][0]["_webSocketMessages"][0]["data"]
+    assert T.encode() not in base64.b64decode(data)
+
+
+def test_value_straddling_a_chunk_edge_is_redacted(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "edge.log"
+    path.write_bytes(b"P" * (2**20 - 84) + b",access_token=" + T.encode() + b"\n" + b"more text\n" * 1000)
+    report, clean = _clean(registry, scan, path)
+    assert report.findings
+    assert T.encode() not in clean
+
+
+def test_claims_never_print_a_credential(tmp_path: Path) -> None:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    session_key = "k3yK3yk3yK3yk3yK3yk3yK3yk3yK3y99"
+    cookie = f"{part({'alg': 'HS256'})}.{part({'iss': 'authentik', 'sub': 'u' * 64, 'sid': session_key})}.c2ln"
+    okta_sid = "102AbCdEfGhIjKlMnOpQrStUv"
+    claims = {"iss": "https://dev-1.okta.com", "sub": "u1", "sid": okta_sid, "nonce": "n"}
+    id_token = f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+    path = harbuild.write(
+        tmp_path / "c.har",
+        harbuild.har(
+            harbuild.entry(url="https://auth.example.com/if/user/", request_cookies=[("authentik_session", cookie)]),
+            harbuild.entry(
+                url="https://dev-1.okta.com/app",
+                request_cookies=[("sid", okta_sid)],
+                body=json.dumps({"id_token": id_token}),
+            ),
+        ),
+    )
+    result = run("scan", "-f", "json", str(path), data_dir=tmp_path / "d")
+    assert session_key not in result.stdout
+    assert okta_sid not in result.stdout
+    assert "sha256:" in result.stdout
+    assert "fingerprint:" in result.stdout
+
+
+def test_long_name_like_runs_stay_linear(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "t.txt"
+    path.write_text("token" * 40000 + "\n" + "key" * 60000 + "\n")
+    assert scan(path).findings == ()
+
+
+@pytest.mark.parametrize(
+    ("body", "mime", "kind"),
+    [
+        ('{"clientSecret": "cs-' + T + '"}', "application/json", "client_secret"),
+        ('{"newPassword": "n3w-pa55"}', "application/json", "password"),
+        ("user%5Bpassword%5D=hunter22&commit=Sign+in", "application/x-www-form-urlencoded", "password"),
+        (
+            '<form method="post"><input type="hidden" name="code" value="SplxlOBeZQQYbYS6WxSbIA"></form>',
+            "text/html",
+            "authorization_code",
+        ),
+        (
+            '<input value="PHNhbWxwOlJlc3BvbnNlPjwvc2FtbHA6UmVzcG9uc2U+" type="hidden" name="SAMLResponse"/>',
+            "text/html",
+            "saml_assertion",
+        ),
+        ('cb({"access_token":"' + T + '"})', "application/javascript", "access_token"),
+    ],
+)
+def test_names_in_every_style(tmp_path: Path, scan, body: str, mime: str, kind: str) -> None:  # type: ignore[no-untyped-def]
+    post = {"mimeType": mime, "text": body} if "form-urlencoded" in mime else None
+    entry = harbuild.entry(method="POST", post=post) if post else harbuild.entry(body=body, mime=mime)
+    report = scan(harbuild.write(tmp_path / "a.har", harbuild.har(entry)))
+    assert [f.kind.value for f in report.findings] == [kind]
+
+
+def test_hex_session_values_are_credentials(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    code = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    report = scan(
+        harbuild.write(
+            tmp_path / "a.har", harbuild.har(harbuild.entry(url=f"https://app.example.com/cb?code={code}&state=s"))
+        )
+    )
+    assert [f.value.reveal() for f in report.findings] == [code]
+
+
+def test_protocol_jwts_and_hints_are_not_credentials(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    state = "eyJhbGciOiJIUzI1NiJ9.eyJyZXR1cm5UbyI6Ii8iLCJub25jZSI6Im4iLCJpYXQiOjF9.c2lnbmF0dXJl"
+    report = scan(
+        harbuild.write(
+            tmp_path / "a.har",
+            harbuild.har(
+                harbuild.entry(
+                    url=f"https://app.example.com/cb?state={state}&nonce={state}",
+                    request_headers=[("DPoP", state), ("X-Csrf-Token", state)],
+                    request_cookies=[("loginHint", "bob%40example.com")],
+                )
+            ),
+        )
+    )
+    assert report.findings == ()
+
+
+def test_json_logs_that_mention_log_are_scanned_as_text(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "docker.json"
+    path.write_text(json.dumps({"log": f"GET /x Authorization: Bearer {T}", "stream": "stdout"}) + "\n")
+    report = scan(path)
+    assert [f.value.reveal() for f in report.findings] == [T]
+
+
+def test_truncated_gzip_is_still_scanned(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    lines = "".join(f"line {i} Authorization: Bearer {T}{i:06d}\n" for i in range(20000)).encode()
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(gzip.compress(lines)[:-2000])
+    report = scan(path)
+    assert report.findings
+    assert any("truncated" in w for w in report.warnings)
+
+
+def test_same_named_inputs_get_separate_copies(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        harbuild.write(
+            tmp_path / folder / "x.har",
+            harbuild.har(harbuild.entry(request_headers=[("Authorization", f"Bearer {folder}{T}")])),
+        )
+    out = tmp_path / "out"
+    run("scan", "-o", str(out), str(tmp_path / "a" / "x.har"), str(tmp_path / "b" / "x.har"), data_dir=tmp_path / "d")
+    assert sorted(p.name for p in out.iterdir()) == ["x-2.har", "x.har"]
+
+
+def test_zip_member_names_cannot_escape(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("../../evil.log", f"Authorization: Bearer {T}\n")
+    report, _ = _clean(registry, scan, path)
+    assert report.findings[0].locations[0].member == "evil.log"
+    with zipfile.ZipFile(path.parent / "clean" / "evil.zip") as archive:
+        assert archive.namelist() == ["evil.log"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RESPONDER_FINGERPRINT_KEY": "short"}, "at least 16 bytes"),
+        ({"RESPONDER_DATA_DIR": "/proc/responder-nope"}, "RESPONDER_DATA_DIR"),
+    ],
+)
+def test_bad_key_settings_are_config_errors(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    path = harbuild.write(tmp_path / "a.har", harbuild.har(harbuild.entry()))
+    result = run("scan", str(path), data_dir=tmp_path / "d", env=env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
