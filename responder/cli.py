@@ -94,6 +94,7 @@ def scan(
         typer.Argument(
             help="Captures to scan: .har, .har.gz, .zip, .saz, or text (logs, curl -v output, pasted headers).",
             show_default=False,
+            metavar="PATH",
         ),
     ],
     output_format: Annotated[
