@@ -170,7 +170,7 @@ def scan(
     reports = [report for report, _ in results]
     if any(report.findings for report in reports):
         raise typer.Exit(EXIT_FOUND)
-    if any(not report.readable for report in reports):
+    if any(not report.readable or report.incomplete for report in reports):
         raise typer.Exit(EXIT_UNREADABLE)
     raise typer.Exit(EXIT_CLEAN)
 

@@ -35,6 +35,12 @@ class ReadContext:
     read_inner: Callable[[Path, str], Iterator[Observation]] | None = None
     rewrite_inner: Callable[[Path, BinaryIO, str], None] | None = None
     formats_used: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # parts that could not be read at all
+
+    def skip(self, part: str, reason: str) -> None:
+        """Something inside the artifact could not be read: the report must not say 'nothing found'."""
+        self.skipped.append(part)
+        self.warn(f"{part}: not scanned ({reason})")
 
     def warn(self, message: str) -> None:
         where = f"{self.member}: " if self.member else ""

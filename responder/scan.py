@@ -30,6 +30,7 @@ class ScanReport:
     warnings: tuple[str, ...]
     findings: tuple[Finding, ...]
     error: str | None = None
+    incomplete: bool = False  # some part (an archive member) could not be read
 
     @property
     def readable(self) -> bool:
@@ -90,13 +91,13 @@ class Scanner:
             except OSError as exc:
                 return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=f"cannot read: {exc.strerror}")
         used = "→".join(dict.fromkeys(ctx.formats_used)) or reader.name
-        return ScanReport(path, digest, size, used, tuple(ctx.warnings), findings)
+        return ScanReport(path, digest, size, used, tuple(ctx.warnings), findings, incomplete=bool(ctx.skipped))
 
     def _context(self, member: str = "", parent: ReadContext | None = None) -> ReadContext:
         """Inner contexts (archive members) share the outer warnings and formats, so the report has them all."""
         ctx = ReadContext(limits=self._limits, member=member)
         if parent is not None:
-            ctx.warnings, ctx.formats_used = parent.warnings, parent.formats_used
+            ctx.warnings, ctx.formats_used, ctx.skipped = parent.warnings, parent.formats_used, parent.skipped
 
         def read_inner(path: Path, inner: str) -> Iterator[Observation]:
             yield from self._reader_for(path).read(path, self._context(inner, ctx))

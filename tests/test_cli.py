@@ -67,7 +67,17 @@ def test_json_output_follows_the_documented_schema(capture: Path, data_dir: Path
     document = json.loads(result.stdout)
     assert document["schema"] == "responder.scan/1"
     [artifact] = document["artifacts"]
-    assert set(artifact) == {"path", "sha256", "size", "reader", "error", "warnings", "sanitized_path", "findings"}
+    assert set(artifact) == {
+        "path",
+        "sha256",
+        "size",
+        "reader",
+        "error",
+        "incomplete",
+        "warnings",
+        "sanitized_path",
+        "findings",
+    }
     [finding] = artifact["findings"]
     assert set(finding) == {
         "fingerprint",
@@ -91,7 +101,7 @@ def test_json_output_follows_the_documented_schema(capture: Path, data_dir: Path
         "line": None,
         "member": None,
     }
-    assert document["summary"] == {"artifacts": 1, "unreadable": 0, "findings": 1, "revocable": 0}
+    assert document["summary"] == {"artifacts": 1, "unreadable": 0, "incomplete": 0, "findings": 1, "revocable": 0}
 
 
 def test_sarif_output(capture: Path, data_dir: Path) -> None:

@@ -218,3 +218,31 @@ def test_bad_key_settings_are_config_errors(tmp_path: Path, env: dict[str, str],
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_multipart_form_fields(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        '--XyZ\r\nContent-Disposition: form-data; name="username"\r\n\r\nbob\r\n'
+        '--XyZ\r\nContent-Disposition: form-data; name="password"\r\n\r\nhunter2-hunter2\r\n--XyZ--\r\n'
+    )
+    entry = harbuild.entry(method="POST", post={"mimeType": "multipart/form-data; boundary=XyZ", "text": body})
+    report = scan(harbuild.write(tmp_path / "m.har", harbuild.har(entry)))
+    assert [(f.kind.value, f.value.reveal()) for f in report.findings] == [("password", "hunter2-hunter2")]
+
+
+def test_an_unreadable_member_is_not_a_clean_result(tmp_path: Path) -> None:
+    import io
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("x.log", "nothing here\n")
+    for _ in range(3):  # nested deeper than the reader follows
+        outer = io.BytesIO()
+        with zipfile.ZipFile(outer, "w") as archive:
+            archive.writestr("inner.zip", inner.getvalue())
+        inner = outer
+    path = tmp_path / "deep.zip"
+    path.write_bytes(inner.getvalue())
+    result = run("scan", "-f", "json", str(path), data_dir=tmp_path / "d")
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["artifacts"][0]["incomplete"] is True

@@ -61,6 +61,11 @@ _HAR_PAIR = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.){1,200})"\s*,\s*"value"\s*
 _AUTH = re.compile(r"(Bearer|SSWS|Basic)\s+((?:[A-Za-z0-9._~+/=-]|\\/){8,})", re.IGNORECASE)
 _INPUT_NAME = re.compile(r"""\sname\s*=\s*(["'])(.*?)\1""", re.IGNORECASE | re.DOTALL)
 _INPUT_VALUE = re.compile(r"""\svalue\s*=\s*(["'])(.*?)\1""", re.IGNORECASE | re.DOTALL)
+# multipart/form-data: `Content-Disposition: form-data; name="password"`, headers, blank line, value.
+_MULTIPART_PART = re.compile(
+    r'form-data;\s*name="([^"\r\n]{1,100})"[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n(.{1,4096}?)\r?\n--',
+    re.IGNORECASE | re.DOTALL,
+)
 _URL = re.compile(r"https?://[^\s\"'<>\\]+")
 
 
@@ -90,6 +95,10 @@ def expand(obs: Observation) -> Iterator[Observation]:
     yield from _urls(obs, text, lower)
     if "<input" in lower:
         yield from _form_inputs(obs, text, lower)
+    if "form-data" in lower:
+        for position in positions(lower, "form-data"):
+            if (match := _MULTIPART_PART.match(text, position)) is not None and match.group(2):
+                yield _derived(obs, match.group(1), match.group(2), "param")
 
 
 def _form_inputs(obs: Observation, text: str, lower: str) -> Iterator[Observation]:

@@ -50,6 +50,7 @@ def report_dict(report: ScanReport, sanitized: Path | None) -> dict[str, Any]:
         "size": report.size,
         "reader": report.reader or None,
         "error": report.error,
+        "incomplete": report.incomplete,
         "warnings": list(report.warnings),
         "sanitized_path": str(sanitized) if sanitized else None,
         "findings": [finding_dict(f) for f in report.findings],
@@ -65,6 +66,7 @@ def render(reports: Sequence[tuple[ScanReport, Path | None]]) -> str:
         "summary": {
             "artifacts": len(reports),
             "unreadable": sum(1 for report, _ in reports if not report.readable),
+            "incomplete": sum(1 for report, _ in reports if report.incomplete),
             "findings": len(findings),
             "revocable": sum(1 for f in findings if f.revocable),
         },

@@ -50,7 +50,7 @@ class ArchiveReader:
                 try:
                     yield from ctx.read_inner(member.path, _nested_name(ctx.member, member.name))
                 except UnreadableArtifact as exc:
-                    ctx.warn(f"{member.name}: skipped ({exc})")
+                    ctx.skip(member.name, str(exc))
 
     def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
         if ctx.rewrite_inner is None:
