@@ -162,6 +162,8 @@ def _header_lines(obs: Observation, text: str, lower: str) -> Iterator[Observati
 
 
 def _curl(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+    if " -" not in lower and "--" not in lower and not lower.lstrip().startswith("-"):
+        return
     if "-h " in lower or "--header" in lower:
         for match in _CURL_HEADER.finditer(text):
             yield from _header(obs, match.group(2), match.group(3))

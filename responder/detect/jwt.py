@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt as pyjwt
@@ -96,6 +97,7 @@ class DecodedJwt:
         return Kind.JWT
 
 
+@lru_cache(maxsize=1024)  # the same token is decoded by several detectors and seen in many places
 def decode(token: str) -> DecodedJwt | None:
     try:
         header = pyjwt.get_unverified_header(token)
