@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,7 +22,14 @@ from urllib.parse import unquote
 from responder.detect.names import PARAMS, normalise
 from responder.detect.scanner import positions
 from responder.model import Observation
-from responder.readers.httpparts import URL_HEADERS, Where, parse_set_cookie, split_cookie_header, url_observations
+from responder.readers.httpparts import (
+    URL_HEADERS,
+    Where,
+    json_unescape,
+    parse_set_cookie,
+    split_cookie_header,
+    url_observations,
+)
 from responder.secret import Secret
 
 # Every parameter name in names.PARAMS contains one of these (lower case).
@@ -84,7 +90,7 @@ def expand(obs: Observation) -> Iterator[Observation]:
     if '"name"' in lower:
         for position in positions(lower, '"name"'):
             if (match := _HAR_PAIR.match(text, position)) is not None:
-                yield _derived(obs, _json_unescape(match.group(1)), _json_unescape(match.group(2)), "pair")
+                yield _derived(obs, json_unescape(match.group(1)), json_unescape(match.group(2)), "pair")
     for anchor in ("bearer", "ssws", "basic"):
         for position in positions(lower, anchor):
             if position and text[position - 1].isalnum():
@@ -137,7 +143,7 @@ def _named_pairs(obs: Observation, text: str, lower: str) -> Iterator[Observatio
                     "param" if separator == "=" else "param-loose",
                 )
             else:
-                value, context = _json_unescape(double or single or escaped or ""), "quoted"
+                value, context = json_unescape(double or single or escaped or ""), "quoted"
             yield _derived(obs, text[start:end], value, context)
 
 
@@ -220,13 +226,3 @@ def _url_params(obs: Observation, url: str, context: str) -> Iterator[Observatio
 
 def _derived(obs: Observation, name: str, value: str, context: str) -> Observation:
     return replace(obs, location=replace(obs.location, name=name), value=Secret(value), context=context)
-
-
-def _json_unescape(value: str) -> str:
-    if "\\" not in value:
-        return value
-    try:
-        result = json.loads(f'"{value}"')
-    except ValueError:
-        return value
-    return result if isinstance(result, str) else value

@@ -6,6 +6,7 @@ Shared by the HAR and SAZ readers, so every format covers the same locations the
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -262,3 +263,14 @@ def json_leaves(document: object) -> Iterator[tuple[str, str]]:
 
 def with_line(where: Where, line: int) -> Where:
     return replace(where, line=line)
+
+
+def json_unescape(value: str) -> str:
+    """The string a JSON string literal's body stands for (`\\/` → `/`); as it stands if it is not one."""
+    if "\\" not in value:
+        return value
+    try:
+        result = json.loads(f'"{value}"')
+    except ValueError:
+        return value
+    return result if isinstance(result, str) else value

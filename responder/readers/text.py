@@ -6,7 +6,6 @@ dump) are cut into overlapping windows so memory stays flat and no token is cut 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import BinaryIO, ClassVar
 from responder.errors import UnreadableArtifact
 from responder.interfaces import ReadContext, Redactor
 from responder.model import Field, Observation, Side
-from responder.readers.httpparts import Where
+from responder.readers.httpparts import Where, json_unescape
 
 WINDOW = 1 << 20
 OVERLAP = 16 << 10  # longer than any credential we expect to see whole (a SAML response can be ~10 KiB)
@@ -63,9 +62,9 @@ def _line_observations(handle: BinaryIO, ctx: ReadContext) -> Iterator[Observati
         yield where.observe(Field.TEXT_LINE, "", line)
         # Pretty-printed HAR fallback: "name" and "value" sit on neighbouring lines.
         if (match := _JSON_NAME.match(line)) is not None:
-            pending_name = (_unescape(match.group(1)), number)
+            pending_name = (json_unescape(match.group(1)), number)
         elif pending_name and (match := _JSON_VALUE.match(line)) is not None and number - pending_name[1] <= 3:
-            yield where.observe(Field.TEXT_LINE, pending_name[0], _unescape(match.group(1)))
+            yield where.observe(Field.TEXT_LINE, pending_name[0], json_unescape(match.group(1)))
             pending_name = None
 
 
@@ -88,11 +87,3 @@ def _numbered_lines(handle: BinaryIO) -> Iterator[tuple[int, str]]:
             start = min((i + 1 for sep in _SEPARATORS if 0 <= (i := buffer.find(sep, back, cut)) < cut), default=cut)
             buffer = buffer[start:] + handle.readline(WINDOW)
         yield number, buffer.decode("utf-8", "surrogateescape").rstrip("\r\n")
-
-
-def _unescape(value: str) -> str:
-    try:
-        result = json.loads(f'"{value}"')
-    except ValueError:
-        return value
-    return result if isinstance(result, str) else value
