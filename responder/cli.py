@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,7 @@ from responder.log import configure_logging
 from responder.output import jsonout, sarif, table
 from responder.plugins import load_readers
 from responder.sanitize.writer import Sanitizer
-from responder.scan import Scanner, ScanReport
+from responder.scan import Scanner, ScanReport, mask_secret_claims
 from responder.secret import Fingerprinter, load_or_create_key
 from responder.settings import Settings, load_settings
 
@@ -160,6 +161,12 @@ def scan(
                     report = _with_warning(report, warning)
         results.append((report, sanitized))
 
+    # A claim in one artifact may equal a credential found in another: mask across the whole run.
+    by_value = {f.value.reveal(): f.fingerprint for report, _ in results for f in report.findings}
+    results = [
+        (replace(report, findings=tuple(mask_secret_claims(report.findings, by_value))), out) for report, out in results
+    ]
+
     if output_format == OutputFormat.json:
         typer.echo(jsonout.render(results))
     elif output_format == OutputFormat.sarif:
@@ -188,8 +195,6 @@ def _unique_target(out_dir: Path, name: str, taken: set[Path]) -> Path:
 
 
 def _with_warning(report: ScanReport, warning: str) -> ScanReport:
-    from dataclasses import replace
-
     return replace(report, warnings=(*report.warnings, warning))
 
 

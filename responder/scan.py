@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -132,7 +132,7 @@ class Scanner:
                 if obs.location.host:
                     hosts.setdefault(fingerprint, set()).add(obs.location.host.lower())
         findings = [self._finding(fp, acc, hosts.get(fp, set())) for fp, acc in merged.items()]
-        return tuple(_without_secret_claims(findings, self._fingerprint))
+        return tuple(mask_secret_claims(findings, {f.value.reveal(): f.fingerprint for f in findings}))
 
     def _finding(self, fingerprint: str, acc: _Accumulator, hosts: set[str]) -> Finding:
         candidate = acc.candidate
@@ -156,18 +156,17 @@ class Scanner:
         )
 
 
-def _without_secret_claims(findings: list[Finding], fingerprint: Fingerprinter) -> Iterator[Finding]:
+def mask_secret_claims(findings: Iterable[Finding], by_value: Mapping[str, str]) -> Iterator[Finding]:
     """Claims are printed, so none may be a credential: a session cookie JWT's `sid` is the raw session key
-    (authentik), and an ID token's `sid` can equal an Okta `sid` cookie. Such a claim is replaced by the
-    fingerprint of the credential it equals; a session cookie's own `sid` by its SHA-256 (the form in which
-    authentik puts it into ID tokens, so the two still link)."""
-    by_value = {f.value.reveal(): f.fingerprint for f in findings}
+    (authentik), and an ID token's `sid` can equal an Okta `sid` cookie, possibly found in another artifact
+    of the same run. Such a claim becomes the fingerprint of the credential it equals; a session cookie's
+    own `sid` its SHA-256 (the form in which authentik puts it into ID tokens, so the two still link)."""
     for finding in findings:
         claims = dict(finding.claims)
         for name, value in finding.claims.items():
             if value in by_value:
                 claims[name] = f"fingerprint:{by_value[value][:16]}"
-            elif name == "sid" and finding.kind is Kind.SESSION_COOKIE:
+            elif name == "sid" and finding.kind is Kind.SESSION_COOKIE and not value.startswith("sha256:"):
                 claims[name] = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
         yield replace(finding, claims=claims) if claims != finding.claims else finding
 

@@ -246,3 +246,63 @@ def test_an_unreadable_member_is_not_a_clean_result(tmp_path: Path) -> None:
     result = run("scan", "-f", "json", str(path), data_dir=tmp_path / "d")
     assert result.returncode == 3
     assert json.loads(result.stdout)["artifacts"][0]["incomplete"] is True
+
+
+@pytest.mark.parametrize(
+    "escaped",
+    [
+        "Gr5c3bxD7u6yB54+HkJlpobluliGGxG\\u003d\\u003d",  # Gson: '=' escaped, '+' not
+        "Gr5c3bxD7u6yB54\\u002BHkJlpobluliGGxG==",  # .NET: '+' escaped, '=' not
+        "Gr5c3bxD7u6yB54+HkJl\\/pobluliGGxG\\u003d\\u003d",  # PHP slash with Gson '='
+    ],
+)
+def test_mixed_json_escapes_are_redacted(tmp_path: Path, registry, scan, escaped: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "a.log"
+    path.write_text('{"access_token":"' + escaped + '"}\n')
+    report, clean = _clean(registry, scan, path)
+    assert report.findings
+    assert b"Gr5c3bxD7u6yB54" not in clean
+
+
+@pytest.mark.parametrize("text", ["x " + "token:" * 60000, "<input " * 20000 + ">", "password=" * 40000])
+def test_repetitive_text_stays_linear(tmp_path: Path, scan, text: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "r.txt"
+    path.write_text(text)
+    assert scan(path).error is None  # a hang here would stall the suite (the pre-fix cost was minutes)
+
+
+@pytest.mark.parametrize(
+    "line", ["spring.datasource.password=Sup3rS3cret!", '{"auth.token": "' + T + '"}', "config.access_token: " + T]
+)
+def test_dotted_keys(tmp_path: Path, scan, line: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "d.log"
+    path.write_text(line + "\n")
+    assert len(scan(path).findings) == 1
+
+
+def test_claims_are_masked_across_artifacts(tmp_path: Path) -> None:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    okta_sid = "102AbCdEfGhIjKlMnOpQrStUv"
+    claims = {"iss": "https://dev-1.okta.com", "sub": "u", "sid": okta_sid, "nonce": "n"}
+    id_token = f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+    a = harbuild.write(
+        tmp_path / "a.har",
+        harbuild.har(harbuild.entry(url="https://dev-1.okta.com/app", request_cookies=[("sid", okta_sid)])),
+    )
+    b = harbuild.write(tmp_path / "b.har", harbuild.har(harbuild.entry(body=json.dumps({"id_token": id_token}))))
+    for output_format in ("json", "sarif"):
+        result = run("scan", "-f", output_format, str(a), str(b), data_dir=tmp_path / "d")
+        assert okta_sid not in result.stdout
+
+
+def test_plain_text_in_a_binary_websocket_frame(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    data = json.dumps({"access_token": T + "xyz12"})
+    path = harbuild.write(
+        tmp_path / "w.har",
+        harbuild.har(harbuild.entry(websocket=[{"type": "send", "time": 1, "opcode": 2, "data": data}])),
+    )
+    report, clean = _clean(registry, scan, path)
+    assert report.findings
+    assert T.encode() not in clean

@@ -36,9 +36,10 @@ from responder.secret import Secret
 _NAME_ANCHORS = ("token", "pass", "pwd", "secret", "code", "assertion", "samlresponse", "key", "bearer", "jwt")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _MAX_NAME = 48
+_MAX_TAG = 4096
 _AFTER_NAME = re.compile(
     r"""\]?(?:\\?["'])?[ \t]*([:=])[ \t]*(?:"((?:[^"\\\r\n]|\\.){1,16384}?)"|'((?:[^'\\\r\n]|\\.){1,16384}?)'"""
-    r"""|\\"((?:[^"\\]|\\[^"]){1,16384}?)\\"|([^"'&\s<>,;#}{()\\]+))"""
+    r"""|\\"((?:[^"\\]|\\[^"]){1,16384}?)\\"|([^"'&\s<>,;#}{()\\]{1,16384}))"""
 )
 _HEADER_NAMES = (
     "authorization",
@@ -110,9 +111,13 @@ def expand(obs: Observation) -> Iterator[Observation]:
 def _form_inputs(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
     """HTML forms: OIDC form_post and SAML POST pages carry `code`, `id_token`, `SAMLResponse` in
     `<input type="hidden" name=… value=…>`, in either attribute order."""
+    after = 0
     for position in positions(lower, "<input"):
-        end = lower.find(">", position)
-        tag = text[position : end if end != -1 else position + 65536]
+        if position < after:  # inside the previous tag
+            continue
+        end = lower.find(">", position, position + _MAX_TAG)
+        after = end if end != -1 else position + _MAX_TAG
+        tag = text[position:after]
         name, value = _INPUT_NAME.search(tag), _INPUT_VALUE.search(tag)
         if name is not None and value is not None and value.group(2):
             yield _derived(obs, html.unescape(name.group(2)), html.unescape(value.group(2)), "param")
@@ -120,31 +125,37 @@ def _form_inputs(obs: Observation, text: str, lower: str) -> Iterator[Observatio
 
 def _named_pairs(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
     """`password=…`, `"access_token": "…"`, `refresh_token: …` — names from names.PARAMS, any case or style."""
+    # Anchors in text order; one that falls inside the previous match (a value) is skipped, so a run
+    # such as `token:token:token…` costs linear time.
+    anchored = sorted((position, anchor) for anchor in _NAME_ANCHORS for position in positions(lower, anchor))
     starts: set[int] = set()
-    for anchor in _NAME_ANCHORS:
-        for position in positions(lower, anchor):
-            start, end = position, position + len(anchor)
-            floor, ceiling = max(0, position - _MAX_NAME), min(len(lower), end + _MAX_NAME)
-            while start > floor and lower[start - 1] in _NAME_CHARS:
-                start -= 1
-            while end < ceiling and lower[end] in _NAME_CHARS:
-                end += 1
-            if start in starts or (start > 0 and lower[start - 1] == "."):  # seen, or `obj.token` in code
-                continue
-            starts.add(start)
-            if start == floor and floor > 0 and lower[floor - 1] in _NAME_CHARS:
-                continue  # inside a run too long to be a name (base64, minified data): bounded work
-            if not _param_name(text[start:end]) or (match := _AFTER_NAME.match(text, end)) is None:
-                continue
-            separator, double, single, escaped, bare = match.groups()
-            if bare is not None:
-                value, context = (
-                    (unquote(bare) if "%" in bare else bare),
-                    "param" if separator == "=" else "param-loose",
-                )
-            else:
-                value, context = json_unescape(double or single or escaped or ""), "quoted"
-            yield _derived(obs, text[start:end], value, context)
+    covered = 0
+    for position, anchor in anchored:
+        if position < covered:
+            continue
+        start, end = position, position + len(anchor)
+        floor, ceiling = max(0, position - _MAX_NAME), min(len(lower), end + _MAX_NAME)
+        while start > floor and lower[start - 1] in _NAME_CHARS:
+            start -= 1
+        while end < ceiling and lower[end] in _NAME_CHARS:
+            end += 1
+        if start in starts:
+            continue
+        starts.add(start)
+        if start == floor and floor > 0 and lower[floor - 1] in _NAME_CHARS:
+            continue  # inside a run too long to be a name (base64, minified data): bounded work
+        if not _param_name(text[start:end]) or (match := _AFTER_NAME.match(text, end)) is None:
+            continue
+        covered = match.end()
+        separator, double, single, escaped, bare = match.groups()
+        if bare is not None:
+            value, context = (
+                (unquote(bare) if "%" in bare else bare),
+                "param" if separator == "=" else "param-loose",
+            )
+        else:
+            value, context = json_unescape(double or single or escaped or ""), "quoted"
+        yield _derived(obs, text[start:end], value, context)
 
 
 def _header_lines(obs: Observation, text: str, lower: str) -> Iterator[Observation]:

@@ -103,11 +103,18 @@ def websocket_text(message: Mapping[str, Any]) -> str:
     """A frame's payload as text. Binary frames (opcode 2) are base64 in Chrome's export, unmarked."""
     data = str(message.get("data", ""))
     if message.get("opcode") == 2 or message.get("encoding") == "base64":
-        try:
-            return bytes_as_text(base64.b64decode(data, validate=True))
-        except (binascii.Error, ValueError):
-            return data
+        raw = decode_base64(data)
+        return data if raw is None else (bytes_as_text(raw) or data)
     return data
+
+
+def decode_base64(text: str) -> bytes | None:
+    """Strict base64 (line breaks allowed), or None. The sanitizer uses the same rule, so what was scanned
+    as text is cleaned as text and what was decoded is cleaned decoded."""
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -239,11 +246,8 @@ def decoded_content(content: Mapping[str, Any]) -> str:
         return ""
     if content.get("encoding") != "base64":
         return text
-    try:
-        raw = base64.b64decode(text, validate=False)
-    except (binascii.Error, ValueError):
-        return text
-    return bytes_as_text(raw)
+    raw = decode_base64(text)
+    return text if raw is None else bytes_as_text(raw)
 
 
 _BINARY_MEDIA = (

@@ -5,7 +5,6 @@ re-encoded. Memory stays flat: only one `content` object (or WebSocket frame) is
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from responder.interfaces import Redactor
+from responder.readers.har import decode_base64
 from responder.readers.jsonstream import detect_framing, open_json
 
 Event = tuple[str, str, Any]
@@ -107,9 +107,9 @@ def _redact_buffered(events: list[Event], redactor: Redactor) -> Iterator[Event]
 
 
 def _redact_base64(text: str, redactor: Redactor) -> str:
-    try:
-        raw = base64.b64decode(text, validate=False)
-    except (binascii.Error, ValueError):
+    raw = decode_base64(text)
+    if raw is None:
         return redactor.redact_text(text)  # not really base64 (Firefox bug 1762313): treat as text
     cleaned = redactor.redact_bytes(raw)
-    return text if cleaned == raw else base64.b64encode(cleaned).decode("ascii")
+    encoded = text if cleaned == raw else base64.b64encode(cleaned).decode("ascii")
+    return redactor.redact_text(encoded)  # a value that is itself base64-shaped was scanned as it stands

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -11,54 +12,70 @@ from urllib.parse import quote, quote_plus
 from responder.model import Finding, Kind
 
 SHORT = 8  # shorter values are replaced only where they stand alone as a field value, not inside words
-_HEX_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}")
-_JSON_UNICODE = {"=": "\\u003d", "&": "\\u0026", "<": "\\u003c", ">": "\\u003e", "'": "\\u0027", "+": "\\u002b"}
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_JSON_ESCAPE = re.compile(r"\\/|\\u[0-9A-Fa-f]{4}")
+_JSON_ESCAPABLE = frozenset("=&<>'+")
 
 
 def marker(finding: Finding) -> str:
     return f"[REDACTED {finding.kind.value} {finding.fingerprint[:8]}]"
 
 
-def _forms(value: str) -> Iterable[str]:
-    """Raw, percent-encoded (URLs, forms), and JSON-escaped (`\\/`, Gson-style `\\u003d`) forms."""
-    yield value
+def _percent_forms(value: str) -> Iterable[str]:
+    """How URLs and forms encode a value (matched with hex digits in either case)."""
     yield quote(value, safe="")
     yield quote(value, safe="/")
     yield quote_plus(value, safe="")
-    yield value.replace("/", "\\/")
-    yield "".join(_JSON_UNICODE.get(ch, ch) for ch in value)
 
 
-def _variants(finding: Finding) -> Iterable[tuple[str, str]]:
+def _variants(finding: Finding) -> Iterable[tuple[str, str, bool]]:
+    """(form, replacement, is_raw). A raw form also matches JSON-escaped spellings of its characters."""
     mark = marker(finding)
     value = finding.value.reveal()
-    for form in _forms(value):
-        yield form, (mark if form == value or "\\" in form else quote(mark, safe=""))
+    values = [value]
     if finding.kind is Kind.BASIC_CREDENTIALS:  # `user:pass` as typed (curl -u, URL userinfo)
-        try:
-            pair = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):
-            return
-        for form in _forms(pair):
-            yield form, mark
+        with contextlib.suppress(binascii.Error, ValueError):
+            values.append(base64.b64decode(value, validate=True).decode("utf-8"))
+    for raw in values:
+        yield raw, mark, True
+        for form in _percent_forms(raw):
+            yield form, quote(mark, safe=""), False
 
 
 def _canonical(text: str) -> str:
-    """%2f and %2F, \\u003D and \\u003d are the same bytes to a decoder: compare them as one."""
-    return _HEX_ESCAPE.sub(lambda m: m.group(0)[:2] + m.group(0)[2:].upper(), text)
+    """%2f and %2F are the same bytes to a decoder: compare them as one."""
+    return _PERCENT.sub(lambda m: m.group(0).upper(), text)
 
 
-def _fragment(variant: str) -> str:
-    """A regex for one variant whose hex escapes match in either case."""
+def _unjson(text: str) -> str:
+    """`\\/` → `/`, `\\u003d` → `=`: the raw value a JSON-escaped spelling stands for."""
+    return _JSON_ESCAPE.sub(lambda m: "/" if m.group(0) == "\\/" else chr(int(m.group(0)[2:], 16)), text)
+
+
+def _percent_fragment(variant: str) -> str:
+    """A regex for a percent-encoded form whose hex digits match in either case."""
     parts, last = [], 0
-    for match in _HEX_ESCAPE.finditer(variant):
+    for match in _PERCENT.finditer(variant):
         parts.append(re.escape(variant[last : match.start()]))
-        escape = match.group(0)
-        parts.append(
-            re.escape(escape[:2]) + "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in escape[2:])
-        )
+        parts.append("%" + "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in match.group(0)[1:]))
         last = match.end()
     parts.append(re.escape(variant[last:]))
+    return "".join(parts)
+
+
+def _raw_fragment(value: str) -> str:
+    """A regex for a raw value in which any character may be JSON-escaped the way some encoder does it:
+    Gson `\\u003d`, .NET `\\u002B`, PHP `\\/`, in any mix."""
+    parts = []
+    for ch in value:
+        if ch == "/":
+            parts.append(r"(?:/|\\/)")
+        elif ch in _JSON_ESCAPABLE:
+            code = f"{ord(ch):04x}"
+            hex_digits = "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in code)
+            parts.append(f"(?:{re.escape(ch)}|\\\\u{hex_digits})")
+        else:
+            parts.append(re.escape(ch))
     return "".join(parts)
 
 
@@ -67,21 +84,25 @@ class TextRedactor:
 
     def __init__(self, findings: Iterable[Finding]) -> None:
         replacements: dict[str, str] = {}
+        fragments: dict[str, str] = {}  # regex fragment → the form it stands for
         for finding in findings:
-            for variant, replacement in _variants(finding):
-                if variant:
-                    replacements.setdefault(_canonical(variant), replacement)
+            for form, replacement, is_raw in _variants(finding):
+                if form and _canonical(form) not in replacements:
+                    replacements[_canonical(form)] = replacement
+                    fragments[_raw_fragment(form) if is_raw else _percent_fragment(form)] = form
         self._replacements = replacements
-        self._longest = max((len(v) for v in replacements), default=0)
-        long_values = sorted((v for v in replacements if len(v) >= SHORT), key=len, reverse=True)
-        short_values = sorted((v for v in replacements if len(v) < SHORT), key=len, reverse=True)
+        # a JSON-escaped spelling is at most 6x as long as the value (each character as \\uXXXX)
+        self._longest = max((6 * len(v) for v in replacements), default=0)
+        by_length = sorted(fragments.items(), key=lambda item: len(item[1]), reverse=True)
+        long_values = [fragment for fragment, form in by_length if len(form) >= SHORT]
+        short_values = [fragment for fragment, form in by_length if len(form) < SHORT]
         branches = []
         if long_values:
-            branches.append(r"(?<![A-Za-z0-9])(?:" + "|".join(map(_fragment, long_values)) + r")(?![A-Za-z0-9])")
+            branches.append(r"(?<![A-Za-z0-9])(?:" + "|".join(long_values) + r")(?![A-Za-z0-9])")
         if short_values:
             # A short value (a password like "test") only where it stands alone as a value: after = : " '
             # or a space, and before a delimiter or the end, never inside prose or a path.
-            branches.append(r"(?<![^=:\"'\s])(?:" + "|".join(map(_fragment, short_values)) + r")(?=$|[&;\"',}\]\r\n])")
+            branches.append(r"(?<![^=:\"'\s])(?:" + "|".join(short_values) + r")(?=$|[&;\"',}\]\r\n])")
         self._pattern = re.compile("|".join(branches)) if branches else None
         self._bytes_pattern = (
             re.compile(self._pattern.pattern.encode("utf-8", "surrogateescape")) if self._pattern else None
@@ -95,7 +116,8 @@ class TextRedactor:
         return self._longest
 
     def _replacement(self, found: str) -> str:
-        return self._replacements[_canonical(found)]
+        key = _canonical(found)
+        return self._replacements.get(key) or self._replacements[_canonical(_unjson(found))]
 
     def redact_text(self, text: str) -> str:
         if self._pattern is None:
