@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
 from responder.detect.pipeline import detect
@@ -41,7 +40,6 @@ class ScanReport:
 class _Accumulator:
     candidate: Candidate
     locations: dict[Location, None] = field(default_factory=dict)
-    sightings: int = 0
 
 
 class Attributor:
@@ -126,7 +124,6 @@ class Scanner:
                     acc = merged[fingerprint] = _Accumulator(candidate)
                 elif _rank(candidate) > _rank(acc.candidate):
                     acc.candidate = _merge_claims(candidate, acc.candidate)
-                acc.sightings += 1
                 if len(acc.locations) < MAX_LOCATIONS:
                     acc.locations[candidate.location or obs.location] = None
                 if obs.location.host:
@@ -201,7 +198,3 @@ def _digest(path: Path) -> tuple[int, str]:
             sha.update(chunk)
             size += len(chunk)
     return size, sha.hexdigest()
-
-
-def expired(finding: Finding, now: datetime) -> bool:
-    return finding.expires_at is not None and finding.expires_at < now

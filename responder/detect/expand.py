@@ -16,10 +16,9 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from functools import lru_cache
 from urllib.parse import unquote
 
-from responder.detect.names import PARAMS, normalise
+from responder.detect import gate
 from responder.detect.scanner import positions
 from responder.model import Observation
 from responder.readers.httpparts import (
@@ -74,12 +73,6 @@ _MULTIPART_PART = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _URL = re.compile(r"https?://[^\s\"'<>\\]+")
-
-
-@lru_cache(maxsize=4096)
-def _param_name(name: str) -> bool:
-    normal = normalise(name)
-    return normal in PARAMS or normal.replace("_", "") in PARAMS
 
 
 def expand(obs: Observation) -> Iterator[Observation]:
@@ -144,7 +137,7 @@ def _named_pairs(obs: Observation, text: str, lower: str) -> Iterator[Observatio
         starts.add(start)
         if start == floor and floor > 0 and lower[floor - 1] in _NAME_CHARS:
             continue  # inside a run too long to be a name (base64, minified data): bounded work
-        if not _param_name(text[start:end]) or (match := _AFTER_NAME.match(text, end)) is None:
+        if not gate.param_name(text[start:end]) or (match := _AFTER_NAME.match(text, end)) is None:
             continue
         covered = match.end()
         separator, double, single, escaped, bare = match.groups()

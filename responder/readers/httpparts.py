@@ -248,19 +248,6 @@ def body_observations(where: Where, text: str, mime: str) -> Iterator[Observatio
     yield where.observe(Field.JSON_BODY if stripped in ("{", "[") else Field.BODY, "", text)
 
 
-def json_leaves(document: object) -> Iterator[tuple[str, str]]:
-    """String leaves of a JSON document with their nearest key, iteratively (no recursion limit)."""
-    stack: list[tuple[str, object]] = [("", document)]
-    while stack:
-        key, node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend((str(k), v) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((key, v) for v in node)
-        elif isinstance(node, str) and node:
-            yield key, node
-
-
 def with_line(where: Where, line: int) -> Where:
     return replace(where, line=line)
 
