@@ -1,11 +1,10 @@
-"""Command line. Exit codes: 0 nothing found, 1 credentials found, 2 usage or config error,
-3 nothing could be read."""
+"""Command line. Exit codes: 0 nothing found, 1 credentials found (and handled), 2 usage or config error,
+3 nothing could be read, 4 needs attention (respond/panic), 5 ledger chain broken, 70 internal error."""
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,16 +14,19 @@ import typer
 from rich.console import Console
 
 from responder import __version__
-from responder.errors import ConfigError, ResponderError, UnreadableArtifact
+from responder.cli_common import (
+    EXIT_CLEAN,
+    EXIT_FOUND,
+    EXIT_UNREADABLE,
+    ConfigOption,
+    scan_paths,
+)
+from responder.cli_ledger import ledger_app
+from responder.cli_respond import panic, respond, work
+from responder.errors import ResponderError
 from responder.log import configure_logging
 from responder.output import jsonout, sarif, table
-from responder.plugins import load_readers
-from responder.sanitize.writer import Sanitizer
-from responder.scan import Scanner, ScanReport, mask_secret_claims
-from responder.secret import Fingerprinter, load_or_create_key
-from responder.settings import Settings, load_settings
-
-EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+from responder.settings import load_settings
 
 app = typer.Typer(
     name="responder",
@@ -37,18 +39,16 @@ app = typer.Typer(
 )
 
 
+app.add_typer(ledger_app, name="ledger")
+app.command()(respond)
+app.command()(work)
+app.command()(panic)
+
+
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     sarif = "sarif"
-
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", envvar="RESPONDER_CONFIG", help="TOML settings file (RESPONDER_* env wins).", dir_okay=False
-    ),
-]
 
 
 def _version(value: bool) -> None:
@@ -64,28 +64,6 @@ def root(
     ] = False,
 ) -> None:
     """responder: session-token revocation responder."""
-
-
-def fingerprinter(settings: Settings) -> Fingerprinter:
-    """Key from RESPONDER_FINGERPRINT_KEY, else generated once into the data directory (0600)."""
-    if settings.fingerprint_key is not None:
-        key = settings.fingerprint_key.get_secret_value().encode()
-        if len(key) < 16:
-            raise ConfigError("RESPONDER_FINGERPRINT_KEY must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
-        return Fingerprinter(key)
-    key_file = settings.data_dir / "fingerprint.key"
-    try:
-        return Fingerprinter(load_or_create_key(key_file))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read or create {key_file} ({exc.strerror}); set RESPONDER_DATA_DIR to a "
-            "writable directory or RESPONDER_FINGERPRINT_KEY"
-        ) from None
-    except ValueError:
-        raise ConfigError(
-            f"{key_file} is not a valid key (expected 64 hex characters); remove it to "
-            "generate a new one (fingerprints will change)"
-        ) from None
 
 
 @app.command()
@@ -122,50 +100,7 @@ def scan(
     settings = load_settings(config)
     configure_logging(json=settings.log_json or output_format != OutputFormat.table, level=settings.log_level)
     log = structlog.get_logger("responder.scan")
-    registry = load_readers()
-    scanner = Scanner(registry, fingerprinter(settings), settings.scan, settings.providers)
-    sanitizer = Sanitizer(registry, settings.scan)
-    stderr = Console(stderr=True)
-    results: list[tuple[ScanReport, Path | None]] = []
-    taken: set[Path] = set()
-    for path in paths:
-        if not path.exists():
-            raise ResponderError(f"no such file: {path}")
-        if path.is_dir():
-            raise ResponderError(f"{path} is a directory; pass the files to scan")
-        with stderr.status(f"scanning {path.name}…", spinner="dots") if stderr.is_terminal else _null():
-            report = scanner.scan(path)
-        log.info(
-            "artifact_scanned", path=str(path), findings=len(report.findings), reader=report.reader, error=report.error
-        )
-        for finding in report.findings:
-            log.debug(
-                "finding",
-                fingerprint=finding.fingerprint[:16],
-                kind=finding.kind.value,
-                detector=finding.detector,
-                locations=len(finding.locations),
-            )
-        sanitized: Path | None = None
-        if out_dir is not None and report.readable:
-            sanitized = _unique_target(out_dir, path.name, taken)
-            try:
-                warnings = sanitizer.write(path, report.findings, sanitized)
-            except UnreadableArtifact as exc:
-                report = _with_warning(report, f"no sanitized copy: {exc}")
-                sanitized = None
-            except OSError as exc:
-                raise ResponderError(f"cannot write the sanitized copy to {out_dir}: {exc.strerror}") from None
-            else:
-                for warning in warnings:
-                    report = _with_warning(report, warning)
-        results.append((report, sanitized))
-
-    # A claim in one artifact may equal a credential found in another: mask across the whole run.
-    by_value = {f.value.reveal(): f.fingerprint for report, _ in results for f in report.findings}
-    results = [
-        (replace(report, findings=tuple(mask_secret_claims(report.findings, by_value))), out) for report, out in results
-    ]
+    results = scan_paths(settings, paths, out_dir, log)
 
     if output_format == OutputFormat.json:
         typer.echo(jsonout.render(results))
@@ -180,30 +115,6 @@ def scan(
     if any(not report.readable or report.incomplete for report in reports):
         raise typer.Exit(EXIT_UNREADABLE)
     raise typer.Exit(EXIT_CLEAN)
-
-
-def _unique_target(out_dir: Path, name: str, taken: set[Path]) -> Path:
-    """Two inputs with one name (a/x.har, b/x.har) must not overwrite each other's copy: x.har, x-2.har…"""
-    target = out_dir / name
-    stem, dot, suffix = name.partition(".")
-    number = 2
-    while target in taken:
-        target = out_dir / f"{stem}-{number}{dot}{suffix}"
-        number += 1
-    taken.add(target)
-    return target
-
-
-def _with_warning(report: ScanReport, warning: str) -> ScanReport:
-    return replace(report, warnings=(*report.warnings, warning))
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol
 
-from responder.model import Observation
+from responder.model import ActionRequest, Finding, Observation, Outcome, Target
 from responder.settings import ScanSettings
 
 
@@ -61,3 +61,31 @@ class Reader(Protocol):
     def rewrite(self, path: Path, out: BinaryIO, redactor: Redactor, ctx: ReadContext) -> None:
         """Write the same format to `out` with every known value redacted."""
         ...
+
+
+class Provider(Protocol):
+    """One configured identity-provider instance (a `[[providers]]` table), built by its plugin.
+
+    `claims` and `plan` do no I/O; `execute` and `verify` call the IdP once each and never retry or
+    sleep: retries, waits and rate limits belong to the engine (responder/execute.py)."""
+
+    plugin: ClassVar[str]
+    name: str
+
+    def claims(self, finding: Finding) -> bool:
+        """Is this finding this instance's business?"""
+        ...
+
+    def plan(self, finding: Finding) -> tuple[Target, ...]:
+        """What can be done about a finding this instance claims (may be empty)."""
+        ...
+
+    def execute(self, request: ActionRequest) -> Outcome:
+        """Act once. Map the IdP's answer to an Outcome; raise nothing for an HTTP status."""
+        ...
+
+    def verify(self, request: ActionRequest) -> bool | None:
+        """Is the credential or session really dead now? None when the IdP cannot tell."""
+        ...
+
+    def close(self) -> None: ...

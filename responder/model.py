@@ -121,3 +121,82 @@ class Finding:
     expires_at: datetime | None
     locations: tuple[Location, ...]
     value: Secret = field(repr=False, compare=False)
+
+
+class Trigger(StrEnum):
+    """What started the work. Persisted in the ledger."""
+
+    UPLOAD = "upload"
+    PANIC = "panic"
+    SWEEP = "sweep"
+
+
+class Verb(StrEnum):
+    """What an action does. Providers may add their own verbs; these are the ones the core plans."""
+
+    REVOKE_TOKEN = "revoke_token"
+    END_SESSION = "end_session"
+    END_ALL_SESSIONS = "end_all_sessions"
+    REVOKE_REFRESH_TOKENS = "revoke_refresh_tokens"
+    DELETE_API_TOKEN = "delete_api_token"
+
+
+class OutcomeStatus(StrEnum):
+    REVOKED = "revoked"
+    ALREADY_INVALID = "already_invalid"
+    DRY_RUN = "dry_run"
+    UNSUPPORTED = "unsupported"
+    FAILED_TRANSIENT = "failed_transient"
+    FAILED_PERMANENT = "failed_permanent"
+
+    @property
+    def final(self) -> bool:
+        return self is not OutcomeStatus.FAILED_TRANSIENT
+
+    @property
+    def credential_dead(self) -> bool:
+        """The IdP says the credential no longer works (worth verifying)."""
+        return self in (OutcomeStatus.REVOKED, OutcomeStatus.ALREADY_INVALID)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The affected user at one provider instance. `login` is the human name (login or email)."""
+
+    provider: str
+    user_id: str
+    login: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing a provider can do about a finding, decided without I/O (the plan)."""
+
+    verb: str  # a Verb, or a provider's own
+    uses_credential: bool  # the action needs the raw value (sealed until the action ends)
+    subject: Subject | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """What a provider receives to execute or verify one action."""
+
+    action_id: str
+    provider: str
+    verb: str
+    fingerprint: str | None
+    kind: Kind | None
+    subject: Subject | None
+    credential: Secret | None = field(default=None, repr=False)
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A provider's answer to one attempt. `detail` is operator-readable and never holds a secret."""
+
+    status: OutcomeStatus
+    detail: str = ""
+    provider_request_id: str = ""
+    retry_after: float | None = None  # seconds, from Retry-After / X-Rate-Limit-Reset
+    subject: Subject | None = None  # the affected user, when the provider learned it while acting

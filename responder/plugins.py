@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from responder.errors import PluginError
-from responder.interfaces import Reader
+from responder.errors import ConfigError, PluginError
+from responder.http import build_client
+from responder.interfaces import Provider, Reader
+from responder.settings import Settings
 
 READERS_GROUP = "responder.readers"
+PROVIDERS_GROUP = "responder.providers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +51,32 @@ def load_readers() -> ReaderRegistry:
     if not readers:
         raise PluginError("no readers registered: is responder installed (pip install -e .)?")
     return ReaderRegistry(tuple(readers))
+
+
+def provider_plugins() -> dict[str, str]:
+    """Installed provider plugins: name → import path."""
+    return {entry.name: entry.value for entry in entry_points(group=PROVIDERS_GROUP)}
+
+
+def load_providers(settings: Settings) -> dict[str, Provider]:
+    """Build every configured `[[providers]]` instance with its own HTTP client (base_url, else issuer)."""
+    installed = {entry.name: entry for entry in entry_points(group=PROVIDERS_GROUP)}
+    providers: dict[str, Provider] = {}
+    for config in settings.providers:
+        entry = installed.get(config.plugin)
+        if entry is None:
+            known = ", ".join(sorted(installed)) or "none"
+            raise ConfigError(
+                f"providers.{config.name}: plugin {config.plugin!r} is not installed (installed: {known})"
+            )
+        try:
+            plugin = entry.load()
+        except Exception as exc:
+            raise PluginError(f"provider plugin {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
+        base_url = config.base_url or config.issuer or ""
+        provider = plugin.from_config(config, build_client(base_url, settings.engine.http_timeout_seconds))
+        for attribute in ("name", "claims", "plan", "execute", "verify", "close"):
+            if not hasattr(provider, attribute):
+                raise PluginError(f"provider plugin {entry.name!r} lacks {attribute!r}")
+        providers[config.name] = provider
+    return providers

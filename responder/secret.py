@@ -56,17 +56,24 @@ class Fingerprinter:
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """Read a key file, or create it once with 0600 permissions (atomic: O_EXCL, so racing processes agree)."""
+    """Read a key file, or create it once with 0600 permissions. The key is written to a private temporary
+    file and hard-linked into place, so racing processes agree and none ever reads a half-written key."""
     try:
         return bytes.fromhex(path.read_text().strip())
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(32)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key.hex())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(scratch, path)
     except FileExistsError:
         return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.hex())
+    finally:
+        scratch.unlink(missing_ok=True)
     return key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -31,6 +32,9 @@ class ProviderConfig(BaseModel):
     hosts: tuple[str, ...] = ()
     base_url: str | None = None
     issuer: str | None = None
+    requests_per_second: float | None = Field(
+        default=None, gt=0, description="ceiling for calls to this instance, shared by all worker threads"
+    )
 
     def claimed_hosts(self) -> frozenset[str]:
         """Hosts this instance owns: explicit `hosts`, else the host of base_url / issuer."""
@@ -51,6 +55,32 @@ class ScanSettings(BaseModel):
     max_members: int = Field(default=1000, gt=0, description="most files accepted in one zip")
 
 
+class LedgerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite in data_dir. postgresql://user@host/db uses psycopg 3.",
+    )
+    seal_key: SecretStr | None = Field(
+        default=None, description="key sealing pending credentials (32 bytes as 64 hex); default data_dir/seal.key"
+    )
+    seal_key_file: Path | None = Field(default=None, description="file holding the seal key (64 hex); must exist")
+
+
+class EngineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int = Field(default=4, ge=1, le=64, description="actions executed at once by one worker process")
+    lease_seconds: float = Field(default=300, gt=0, description="how long a claimed action stays claimed")
+    max_attempts: int = Field(default=10, ge=1, description="calls to the IdP before an action is given up")
+    quick_retries: int = Field(default=3, ge=1, description="tries in one claim before rescheduling")
+    retry_wait_max_seconds: float = Field(default=30, gt=0, description="longest in-process wait between tries")
+    reschedule_max_seconds: float = Field(default=3600, gt=0, description="longest durable backoff")
+    poll_seconds: float = Field(default=2, gt=0, description="idle wait between claims in `responder work`")
+    http_timeout_seconds: float = Field(default=20, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RESPONDER_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -60,6 +90,8 @@ class Settings(BaseSettings):
     log_json: bool = False
     providers: tuple[ProviderConfig, ...] = ()
     scan: ScanSettings = ScanSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    engine: EngineSettings = EngineSettings()
 
     @field_validator("providers")
     @classmethod
@@ -90,6 +122,9 @@ def load_settings(config_file: Path | None, **overrides: Any) -> Settings:
     """Load and validate settings; every problem becomes one ConfigError naming the key and the fix."""
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file not found: {config_file}")
+    # RESPONDER_LEDGER_URL is the documented short form of RESPONDER_LEDGER__URL.
+    if (url := os.environ.get("RESPONDER_LEDGER_URL")) and "RESPONDER_LEDGER__URL" not in os.environ:
+        overrides.setdefault("ledger", {})["url"] = url
     try:
         return Settings(_toml_file=config_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:

@@ -1,0 +1,294 @@
+"""The execution engine: claim due actions from the ledger, call the provider, record, verify.
+
+Order for every action: planned (already committed) → claim with a lease (attempt counted) → one call to
+the IdP → outcome recorded → verification recorded. A crash anywhere leaves a row that the next claimer
+finishes; a repeated call meets an IdP that already forgot the credential and reads `already_invalid`.
+
+Retries live here and nowhere else: quick in-process tries (tenacity) for transient failures, then a
+durable reschedule in the ledger. Permanent failures are recorded and never hold up other actions."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
+from responder.interfaces import Provider
+from responder.ledger.store import Claimed, Ledger, utc_now
+from responder.model import ActionRequest, Kind, Outcome, OutcomeStatus
+from responder.ratelimit import RateLimiter
+from responder.seal import SealBroken, Sealer
+from responder.settings import EngineSettings
+
+log = structlog.get_logger("responder.execute")
+
+
+@dataclass
+class RunStats:
+    executed: int = 0
+    verified: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    lost_leases: int = 0
+
+    def count(self, status: OutcomeStatus) -> None:
+        self.outcomes[status.value] = self.outcomes.get(status.value, 0) + 1
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Engine:
+    def __init__(
+        self,
+        ledger: Ledger,
+        providers: Mapping[str, Provider],
+        sealer: Sealer,
+        settings: EngineSettings,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._ledger = ledger
+        self._providers = providers
+        self._sealer = sealer
+        self._settings = settings
+        self._limiter = limiter or RateLimiter({})
+        self._sleep = sleep
+        self.owner = worker_id()
+        self._stats = RunStats()
+        self._stats_lock = threading.Lock()
+
+    # ---- the loop ----------------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        until_idle: bool,
+        only: Collection[str] | None = None,
+        stop: threading.Event | None = None,
+        on_progress: Callable[[RunStats], None] | None = None,
+    ) -> RunStats:
+        """Work until stopped, or (until_idle) until nothing is due now and no lease is held anywhere."""
+        stop = stop or threading.Event()
+        threads = self._settings.threads
+        in_flight: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="responder-work") as pool:
+            while not stop.is_set():
+                in_flight = {f for f in in_flight if not f.done()}
+                free = threads - len(in_flight)
+                claimed = self._ledger.claim(self.owner, free, self._settings.lease_seconds, only) if free > 0 else []
+                for action in claimed:
+                    in_flight.add(pool.submit(self._process_safely, action))
+                if on_progress is not None:
+                    on_progress(self._stats)
+                if claimed:
+                    continue
+                if until_idle and not in_flight and self._ledger.due_or_leased(only) == 0:
+                    break
+                if in_flight:
+                    wait_for(in_flight, timeout=self._idle_wait(until_idle), return_when=FIRST_COMPLETED)
+                else:
+                    stop.wait(self._idle_wait(until_idle))
+            for future in in_flight:
+                future.result()
+        return self._stats
+
+    def _idle_wait(self, until_idle: bool) -> float:
+        # Waiting for someone else's lease to run out, or for new work: short when draining, else poll.
+        return min(self._settings.poll_seconds, 0.5) if until_idle else self._settings.poll_seconds
+
+    def _process_safely(self, action: Claimed) -> None:
+        try:
+            self._process(action)
+        except Exception as exc:  # one broken action must never stop the others; the lease lets it be retried
+            log.error("action_crashed", action_id=action.id, error=type(exc).__name__)
+
+    # ---- one action --------------------------------------------------------------------------------
+
+    def _process(self, action: Claimed) -> None:
+        provider = self._providers.get(action.provider)
+        if provider is None:
+            self._final(action, action.attempt, Outcome(OutcomeStatus.FAILED_PERMANENT, "provider not configured"))
+            return
+        try:
+            credential = self._sealer.unseal(action.sealed, action.id) if action.sealed else None
+        except SealBroken as exc:
+            self._final(action, action.attempt, Outcome(OutcomeStatus.FAILED_PERMANENT, f"sealed credential: {exc}"))
+            return
+        request = ActionRequest(
+            action_id=action.id,
+            provider=action.provider,
+            verb=action.verb,
+            fingerprint=action.fingerprint,
+            kind=Kind(action.kind) if action.kind else None,
+            subject=action.subject,
+            credential=credential,
+            attempt=action.attempt,
+        )
+        if action.verifying:
+            self._verify(action, provider, request)
+            return
+        if action.dry_run:
+            self._final(action, action.attempt, Outcome(OutcomeStatus.DRY_RUN, f"would {action.verb}"))
+            return
+        if action.attempt > self._settings.max_attempts:
+            self._final(
+                action,
+                action.attempt - 1,
+                Outcome(OutcomeStatus.FAILED_PERMANENT, f"gave up after {self._settings.max_attempts} attempts"),
+            )
+            return
+        outcome, attempt = self._call_with_retries(action, provider, request)
+        if outcome is None:
+            return  # lease lost: another worker owns the action now
+        if outcome.status.final:
+            note = ""
+            if action.interrupted and outcome.status is OutcomeStatus.ALREADY_INVALID:
+                note = "an earlier attempt was interrupted and most likely revoked it"
+            if self._final(action, attempt, outcome, note) and outcome.status.credential_dead:
+                self._verify(action, provider, request)
+            return
+        if attempt >= self._settings.max_attempts:
+            gave_up = Outcome(
+                OutcomeStatus.FAILED_PERMANENT,
+                f"gave up after {attempt} attempts; last: {outcome.detail}",
+                outcome.provider_request_id,
+            )
+            self._final(action, attempt, gave_up)
+            return
+        delay = max(outcome.retry_after or 0.0, self._backoff(attempt))
+        retry_at = utc_now() + timedelta(seconds=delay)
+        if self._ledger.record_attempt(action.id, self.owner, attempt, outcome, final=False, retry_at=retry_at):
+            log.info("action_rescheduled", action_id=action.id, attempt=attempt, in_seconds=round(delay, 1))
+            with self._stats_lock:
+                self._stats.count(outcome.status)
+        else:
+            self._lost(action)
+
+    def _call_with_retries(
+        self, action: Claimed, provider: Provider, request: ActionRequest
+    ) -> tuple[Outcome | None, int]:
+        """Quick tries for transient failures. Each call is counted in the ledger before it is made and
+        recorded after it; a Retry-After longer than `retry_wait_max_seconds` ends the quick tries at once.
+        Returns the last outcome (None if the lease was lost) and the number of the last call made."""
+        settings = self._settings
+        state = {"attempt": action.attempt, "tries": 0, "again": False}
+
+        def attempt_once() -> Outcome | None:
+            state["tries"] += 1
+            number = state["attempt"]
+            outcome = self._call(provider, request, number)
+            if outcome.retry_after:
+                self._limiter.pause(provider.name, outcome.retry_after)
+            state["again"] = (
+                not outcome.status.final
+                and number < settings.max_attempts
+                and state["tries"] < settings.quick_retries
+                and (outcome.retry_after or 0.0) <= settings.retry_wait_max_seconds
+            )
+            if state["again"]:
+                recorded = self._ledger.record_attempt(action.id, self.owner, number, outcome, final=False)
+                renewed = self._ledger.next_attempt(action.id, self.owner, settings.lease_seconds) if recorded else None
+                if renewed is None:
+                    state["again"] = False
+                    return None
+                state["attempt"] = renewed
+            return outcome
+
+        def wait(retry_state: RetryCallState) -> float:
+            outcome = retry_state.outcome.result() if retry_state.outcome else None
+            exponential = wait_exponential(multiplier=0.5, max=settings.retry_wait_max_seconds)(retry_state)
+            return max(exponential, (outcome.retry_after or 0.0) if outcome else 0.0)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(settings.quick_retries),
+            wait=wait,
+            retry=retry_if_result(lambda _outcome: bool(state["again"])),
+            sleep=self._sleep,
+            retry_error_callback=lambda retry_state: retry_state.outcome.result() if retry_state.outcome else None,
+        )
+        return retrying(attempt_once), int(state["attempt"])
+
+    def _call(self, provider: Provider, request: ActionRequest, attempt: int) -> Outcome:
+        self._limiter.acquire(provider.name)
+        request = _with_attempt(request, attempt)
+        try:
+            return provider.execute(request)
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            return Outcome(OutcomeStatus.FAILED_TRANSIENT, f"network: {type(exc).__name__}")
+        except Exception as exc:  # a plugin bug is permanent for this action, reported by type only (no text)
+            log.error("provider_raised", provider=provider.name, action_id=request.action_id, error=type(exc).__name__)
+            return Outcome(OutcomeStatus.FAILED_PERMANENT, f"provider plugin raised {type(exc).__name__}")
+
+    def _final(self, action: Claimed, attempt: int, outcome: Outcome, note: str = "") -> bool:
+        if not self._ledger.record_attempt(action.id, self.owner, attempt, outcome, final=True, note=note):
+            self._lost(action)
+            return False
+        log.info(
+            "action_finished",
+            action_id=action.id,
+            provider=action.provider,
+            verb=action.verb,
+            outcome=outcome.status.value,
+            attempts=attempt,
+        )
+        with self._stats_lock:
+            self._stats.executed += 1
+            self._stats.count(outcome.status)
+        return True
+
+    def _verify(self, action: Claimed, provider: Provider, request: ActionRequest) -> None:
+        self._limiter.acquire(provider.name)
+        detail = ""
+        try:
+            dead = provider.verify(request)
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            dead, detail = None, f"could not verify: network: {type(exc).__name__}"
+        except Exception as exc:
+            dead, detail = None, f"could not verify: provider plugin raised {type(exc).__name__}"
+        if dead is None and not detail:
+            detail = "the provider cannot tell whether it is dead"
+        elif dead is False:
+            detail = "STILL LIVE after the provider reported it revoked"
+            log.warning("credential_still_live", action_id=action.id, provider=action.provider)
+        if self._ledger.record_verification(action.id, self.owner, dead, detail):
+            with self._stats_lock:
+                self._stats.verified += 1
+        else:
+            self._lost(action)
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self._settings.reschedule_max_seconds, 5.0 * 2 ** max(0, attempt - 1))
+        return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not secrecy
+
+    def _lost(self, action: Claimed) -> None:
+        log.warning("lease_lost", action_id=action.id)
+        with self._stats_lock:
+            self._stats.lost_leases += 1
+
+
+def _with_attempt(request: ActionRequest, attempt: int) -> ActionRequest:
+    if request.attempt == attempt:
+        return request
+    return ActionRequest(
+        action_id=request.action_id,
+        provider=request.provider,
+        verb=request.verb,
+        fingerprint=request.fingerprint,
+        kind=request.kind,
+        subject=request.subject,
+        credential=request.credential,
+        attempt=attempt,
+    )

@@ -1,0 +1,163 @@
+"""Ledger tables (SQLAlchemy Core). Alembic migrations create them; this module is the single description.
+
+Nothing here holds a raw credential or an artifact body; `actions.sealed` is AES-GCM ciphertext and is
+emptied when the action ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out; stored naive UTC so SQLite and PostgreSQL agree."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# The hash-chained, append-only record of everything that happened. `seq` is assigned under the chain lock.
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", String(32), nullable=False),  # ISO 8601 UTC with microseconds, exactly as hashed
+    Column("type", String(40), nullable=False),
+    Column("intake_id", String(36), index=True),
+    Column("action_id", String(36), index=True),
+    Column("body", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+
+# One row: the newest event's seq and hash. Locked (FOR UPDATE) by every transaction that appends.
+chain_head = Table(
+    "chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+intakes = Table(
+    "intakes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("reference", String(500), nullable=False),  # ticket/attachment/upload id or file name
+    Column("artifact_name", String(500), nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("artifact_size", Integer, nullable=False),
+    Column("reader", String(40), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("intake_id", ForeignKey("intakes.id"), nullable=False, index=True),
+    Column("fingerprint", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("detector", String(80), nullable=False),
+    Column("revocable", Boolean, nullable=False),
+    Column("family", String(32)),
+    Column("provider", String(100)),
+    Column("subject_id", String(300)),
+    Column("disposition", String(32), nullable=False),  # planned | no_provider | not_revocable | no_action
+    Column("locations", Integer, nullable=False),
+    UniqueConstraint("intake_id", "fingerprint"),
+)
+
+panics = Table(
+    "panics",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("provider", String(100), nullable=False),
+    Column("scope", String(16), nullable=False),  # user | group | all
+    Column("selector", String(300), nullable=False),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the idempotency key (uuid5)
+    Column("verb", String(40), nullable=False),
+    Column("provider", String(100), nullable=False, index=True),
+    Column("fingerprint", String(64), index=True),
+    Column("kind", String(32)),
+    Column("subject_id", String(300), index=True),
+    Column("subject_login", String(300)),
+    Column("trigger", String(16), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("intake_id", ForeignKey("intakes.id")),
+    Column("panic_id", ForeignKey("panics.id")),
+    Column("dry_run", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),  # planned | running | verifying | done
+    Column("outcome", String(32)),
+    Column("detail", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("provider_request_id", String(200)),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(120)),
+    Column("lease_until", UTCDateTime),
+    Column("sealed", LargeBinary),
+    Column("verified", Boolean),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("verified_at", UTCDateTime),
+    Index("ix_actions_due", "state", "next_attempt_at"),
+)
+
+# Each time a finding maps onto an action (a second upload of the same token is a second sighting).
+sightings = Table(
+    "sightings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("action_id", ForeignKey("actions.id"), nullable=False, index=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    UniqueConstraint("action_id", "finding_id"),
+)

@@ -1,0 +1,573 @@
+"""The Ledger facade: the system of record and the durable work queue.
+
+Every state change and the event that records it commit in one transaction, so the chain and the tables
+never disagree. Events are appended last in each transaction, under the chain-head row lock; row locks on
+actions are always taken before it, so two writers cannot deadlock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from responder.errors import ConfigError
+from responder.ledger import database
+from responder.ledger.chain import GENESIS, ChainReport, EventType, canonical_json, event_hash
+from responder.ledger.schema import actions, chain_head, events, findings, intakes, panics, sightings
+from responder.model import Outcome, Subject
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class State:
+    PLANNED = "planned"
+    RUNNING = "running"
+    VERIFYING = "verifying"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRecord:
+    id: str
+    trigger: str
+    actor: str
+    source: str
+    reference: str
+    artifact_name: str
+    artifact_sha256: str
+    artifact_size: int
+    reader: str
+    dry_run: bool
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    id: str
+    verb: str
+    provider: str
+    fingerprint: str | None
+    kind: str | None
+    subject: Subject | None
+    trigger: str
+    actor: str
+    dry_run: bool
+    sealed: bytes | None = field(default=None, repr=False)
+    intake_id: str | None = None
+    panic_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRecord:
+    fingerprint: str
+    kind: str
+    detector: str
+    revocable: bool
+    family: str | None
+    provider: str | None
+    subject_id: str | None
+    disposition: str  # planned | no_provider | not_revocable | no_action
+    locations: int
+    actions: tuple[PlannedAction, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PanicRecord:
+    id: str
+    actor: str
+    reason: str
+    provider: str
+    scope: str
+    selector: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording an intake or panic changed: actions newly planned and actions only sighted again."""
+
+    planned: tuple[str, ...]
+    sighted_again: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: str
+    verb: str
+    provider: str
+    fingerprint: str | None
+    kind: str | None
+    subject: Subject | None
+    dry_run: bool
+    sealed: bytes | None = field(repr=False)
+    attempt: int  # the number of the call about to be made (execute stage)
+    verifying: bool  # outcome already recorded; only verification is left
+    interrupted: bool  # a previous holder's lease ran out mid-call: the IdP may already have acted
+
+
+class _Tx:
+    """One transaction plus the events it will append at commit."""
+
+    def __init__(self, connection: Connection, now: datetime) -> None:
+        self.connection = connection
+        self.now = now
+        self.pending: list[tuple[EventType, str | None, str | None, dict[str, Any]]] = []
+
+    def event(
+        self, type_: EventType, body: Mapping[str, Any], intake_id: str | None = None, action_id: str | None = None
+    ) -> None:
+        self.pending.append((type_, intake_id, action_id, dict(body)))
+
+    def append_events(self) -> None:
+        if not self.pending:
+            return
+        head = self.connection.execute(select(chain_head).where(chain_head.c.id == 1).with_for_update()).one()
+        seq, prev = head.seq, head.hash
+        ts = iso(self.now)
+        rows = []
+        for type_, intake_id, action_id, body in self.pending:
+            seq += 1
+            digest = event_hash(seq, ts, type_.value, intake_id, action_id, body, prev)
+            rows.append(
+                {
+                    "seq": seq,
+                    "ts": ts,
+                    "type": type_.value,
+                    "intake_id": intake_id,
+                    "action_id": action_id,
+                    "body": canonical_json(body),
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        self.connection.execute(insert(events), rows)
+        self.connection.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=seq, hash=prev))
+
+
+class Ledger:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utc_now) -> None:
+        self.engine = engine
+        self._clock = clock
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Tx]:
+        try:
+            with self.engine.begin() as connection:
+                tx = _Tx(connection, self._clock())
+                yield tx
+                tx.append_events()
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise ConfigError(f"ledger at {database.shown(self.engine.url)} failed: {reason}") from None
+
+    # ---- intake and panic: plan actions, record sightings -------------------------------------------
+
+    def record_intake(self, intake: IntakeRecord, finding_records: Sequence[FindingRecord]) -> Recorded:
+        planned: list[str] = []
+        again: list[str] = []
+        with self.transaction() as tx:
+            tx.connection.execute(
+                insert(intakes).values(
+                    id=intake.id,
+                    received_at=tx.now,
+                    trigger=intake.trigger,
+                    actor=intake.actor,
+                    source=intake.source,
+                    reference=intake.reference,
+                    artifact_name=intake.artifact_name,
+                    artifact_sha256=intake.artifact_sha256,
+                    artifact_size=intake.artifact_size,
+                    reader=intake.reader,
+                    dry_run=intake.dry_run,
+                )
+            )
+            tx.event(
+                EventType.ARTIFACT_RECEIVED,
+                {
+                    "trigger": intake.trigger,
+                    "actor": intake.actor,
+                    "source": intake.source,
+                    "reference": intake.reference,
+                    "artifact_name": intake.artifact_name,
+                    "artifact_sha256": intake.artifact_sha256,
+                    "artifact_size": intake.artifact_size,
+                    "reader": intake.reader,
+                    "dry_run": intake.dry_run,
+                    "findings": len(finding_records),
+                    "warnings": list(intake.warnings),
+                },
+                intake_id=intake.id,
+            )
+            for record in finding_records:
+                finding_id = tx.connection.execute(
+                    insert(findings)
+                    .values(
+                        intake_id=intake.id,
+                        fingerprint=record.fingerprint,
+                        kind=record.kind,
+                        detector=record.detector,
+                        revocable=record.revocable,
+                        family=record.family,
+                        provider=record.provider,
+                        subject_id=record.subject_id,
+                        disposition=record.disposition,
+                        locations=record.locations,
+                    )
+                    .returning(findings.c.id)
+                ).scalar_one()
+                new, seen = self._plan(tx, record.actions, finding_id)
+                planned += new
+                again += seen
+                tx.event(
+                    EventType.FINDING_RECORDED,
+                    {
+                        "fingerprint": record.fingerprint,
+                        "kind": record.kind,
+                        "detector": record.detector,
+                        "revocable": record.revocable,
+                        "family": record.family,
+                        "provider": record.provider,
+                        "subject_id": record.subject_id,
+                        "disposition": record.disposition,
+                        "locations": record.locations,
+                        "actions": [a.id for a in record.actions],
+                    },
+                    intake_id=intake.id,
+                )
+        return Recorded(tuple(planned), tuple(again))
+
+    def record_panic(self, panic: PanicRecord, planned_actions: Sequence[PlannedAction]) -> Recorded:
+        with self.transaction() as tx:
+            tx.connection.execute(
+                insert(panics).values(
+                    id=panic.id,
+                    requested_at=tx.now,
+                    actor=panic.actor,
+                    reason=panic.reason,
+                    provider=panic.provider,
+                    scope=panic.scope,
+                    selector=panic.selector,
+                )
+            )
+            tx.event(
+                EventType.PANIC_REQUESTED,
+                {
+                    "panic_id": panic.id,
+                    "actor": panic.actor,
+                    "reason": panic.reason,
+                    "provider": panic.provider,
+                    "scope": panic.scope,
+                    "selector": panic.selector,
+                    "actions": [a.id for a in planned_actions],
+                },
+            )
+            new, again = self._plan(tx, planned_actions, None)
+        return Recorded(tuple(new), tuple(again))
+
+    def record_sweep(self, started: bool, body: Mapping[str, Any]) -> None:
+        with self.transaction() as tx:
+            tx.event(EventType.SWEEP_STARTED if started else EventType.SWEEP_FINISHED, body)
+
+    def _plan(
+        self, tx: _Tx, planned_actions: Sequence[PlannedAction], finding_id: int | None
+    ) -> tuple[list[str], list[str]]:
+        new: list[str] = []
+        again: list[str] = []
+        for action in planned_actions:
+            statement = self._insert_ignore(actions).values(
+                id=action.id,
+                verb=action.verb,
+                provider=action.provider,
+                fingerprint=action.fingerprint,
+                kind=action.kind,
+                subject_id=action.subject.user_id if action.subject else None,
+                subject_login=action.subject.login if action.subject else None,
+                trigger=action.trigger,
+                actor=action.actor,
+                intake_id=action.intake_id,
+                panic_id=action.panic_id,
+                dry_run=action.dry_run,
+                state=State.PLANNED,
+                detail="",
+                attempts=0,
+                next_attempt_at=tx.now,
+                sealed=action.sealed,
+                created_at=tx.now,
+                updated_at=tx.now,
+            )
+            inserted = tx.connection.execute(statement.on_conflict_do_nothing().returning(actions.c.id)).first()
+            if inserted is not None:
+                new.append(action.id)
+                tx.event(
+                    EventType.ACTION_PLANNED,
+                    {
+                        "verb": action.verb,
+                        "provider": action.provider,
+                        "fingerprint": action.fingerprint,
+                        "kind": action.kind,
+                        "subject_id": action.subject.user_id if action.subject else None,
+                        "subject_login": action.subject.login if action.subject else None,
+                        "trigger": action.trigger,
+                        "actor": action.actor,
+                        "panic_id": action.panic_id,
+                        "dry_run": action.dry_run,
+                        "credential_sealed": action.sealed is not None,
+                    },
+                    intake_id=action.intake_id,
+                    action_id=action.id,
+                )
+            else:
+                again.append(action.id)
+            if finding_id is not None:
+                tx.connection.execute(
+                    self._insert_ignore(sightings)
+                    .values(action_id=action.id, finding_id=finding_id, seen_at=tx.now)
+                    .on_conflict_do_nothing()
+                )
+        return new, again
+
+    def _insert_ignore(self, table: Any) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # ---- the work queue ----------------------------------------------------------------------------
+
+    def claim(self, owner: str, limit: int, lease_seconds: float, only: Collection[str] | None = None) -> list[Claimed]:
+        """Lease up to `limit` due actions. PostgreSQL: rows locked by another claimer are skipped."""
+        with self.transaction() as tx:
+            now = tx.now
+            lease_free = or_(actions.c.lease_until.is_(None), actions.c.lease_until < now)
+            due = or_(
+                and_(actions.c.state.in_((State.PLANNED, State.VERIFYING)), actions.c.next_attempt_at <= now),
+                actions.c.state == State.RUNNING,
+            )
+            query = select(actions).where(due, lease_free)
+            if only is not None:
+                query = query.where(actions.c.id.in_(list(only)))
+            query = query.order_by(actions.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+            rows = tx.connection.execute(query).all()
+            claimed: list[Claimed] = []
+            until = now + timedelta(seconds=lease_seconds)
+            for row in rows:
+                verifying = row.state == State.VERIFYING
+                attempts = row.attempts if verifying else row.attempts + 1
+                tx.connection.execute(
+                    update(actions)
+                    .where(actions.c.id == row.id)
+                    .values(
+                        state=State.VERIFYING if verifying else State.RUNNING,
+                        attempts=attempts,
+                        lease_owner=owner,
+                        lease_until=until,
+                        updated_at=now,
+                    )
+                )
+                subject = Subject(row.provider, row.subject_id, row.subject_login or "") if row.subject_id else None
+                claimed.append(
+                    Claimed(
+                        id=row.id,
+                        verb=row.verb,
+                        provider=row.provider,
+                        fingerprint=row.fingerprint,
+                        kind=row.kind,
+                        subject=subject,
+                        dry_run=row.dry_run,
+                        sealed=row.sealed,
+                        attempt=attempts,
+                        verifying=verifying,
+                        interrupted=row.state == State.RUNNING,
+                    )
+                )
+        return claimed
+
+    def next_attempt(self, action_id: str, owner: str, lease_seconds: float) -> int | None:
+        """Count one more call before it is made (a crash mid-call still counts it). None: lease lost."""
+        with self.transaction() as tx:
+            row = tx.connection.execute(
+                update(actions)
+                .where(actions.c.id == action_id, actions.c.lease_owner == owner)
+                .values(
+                    attempts=actions.c.attempts + 1,
+                    lease_until=tx.now + timedelta(seconds=lease_seconds),
+                    updated_at=tx.now,
+                )
+                .returning(actions.c.attempts)
+            ).first()
+        return None if row is None else int(row.attempts)
+
+    def record_attempt(
+        self,
+        action_id: str,
+        owner: str,
+        attempt: int,
+        outcome: Outcome,
+        *,
+        final: bool,
+        retry_at: datetime | None = None,
+        note: str = "",
+    ) -> bool:
+        """Record one call's result. Final outcomes also get an outcome event; credentials reported dead go
+        on to verification, everything else is done and its sealed value erased. False: lease lost."""
+        detail = "; ".join(part for part in (outcome.detail, note) if part)
+        with self.transaction() as tx:
+            values: dict[str, Any] = {"updated_at": tx.now, "detail": detail}
+            if outcome.provider_request_id:
+                values["provider_request_id"] = outcome.provider_request_id
+            if outcome.subject is not None:
+                values["subject_id"] = outcome.subject.user_id
+                values["subject_login"] = outcome.subject.login
+            if final:
+                values["outcome"] = outcome.status.value
+                if outcome.status.credential_dead:
+                    values.update(state=State.VERIFYING, next_attempt_at=tx.now)
+                else:
+                    values.update(state=State.DONE, sealed=None, finished_at=tx.now, lease_owner=None, lease_until=None)
+            elif retry_at is not None:
+                values.update(state=State.PLANNED, next_attempt_at=retry_at, lease_owner=None, lease_until=None)
+            changed = tx.connection.execute(
+                update(actions).where(actions.c.id == action_id, actions.c.lease_owner == owner).values(**values)
+            ).rowcount
+            if not changed:
+                return False
+            tx.event(
+                EventType.ATTEMPT_MADE,
+                {
+                    "attempt": attempt,
+                    "status": outcome.status.value,
+                    "detail": detail,
+                    "provider_request_id": outcome.provider_request_id or None,
+                    "retry_after": outcome.retry_after,
+                    "rescheduled_for": iso(retry_at) if retry_at else None,
+                },
+                action_id=action_id,
+            )
+            if final:
+                subject = outcome.subject
+                tx.event(
+                    EventType.OUTCOME_RECORDED,
+                    {
+                        "outcome": outcome.status.value,
+                        "attempts": attempt,
+                        "detail": detail,
+                        "subject_id": subject.user_id if subject else None,
+                        "subject_login": subject.login if subject else None,
+                    },
+                    action_id=action_id,
+                )
+        return True
+
+    def record_verification(self, action_id: str, owner: str, dead: bool | None, detail: str) -> bool:
+        with self.transaction() as tx:
+            changed = tx.connection.execute(
+                update(actions)
+                .where(actions.c.id == action_id, actions.c.lease_owner == owner)
+                .values(
+                    state=State.DONE,
+                    verified=dead,
+                    verified_at=tx.now,
+                    finished_at=tx.now,
+                    sealed=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=tx.now,
+                )
+            ).rowcount
+            if not changed:
+                return False
+            tx.event(EventType.VERIFICATION_RECORDED, {"dead": dead, "detail": detail}, action_id=action_id)
+        return True
+
+    def due_or_leased(self, only: Collection[str] | None = None) -> int:
+        """Actions that are due now or held by a lease (possibly a dead worker's, which will run out)."""
+        now = self._clock()
+        with self.engine.connect() as connection:
+            query = (
+                select(func.count())
+                .select_from(actions)
+                .where(
+                    or_(
+                        actions.c.state.in_((State.RUNNING, State.VERIFYING)),
+                        and_(actions.c.state == State.PLANNED, actions.c.next_attempt_at <= now),
+                    )
+                )
+            )
+            if only is not None:
+                query = query.where(actions.c.id.in_(list(only)))
+            return int(connection.execute(query).scalar_one())
+
+    def unfinished(self, only: Collection[str] | None = None) -> int:
+        with self.engine.connect() as connection:
+            query = select(func.count()).select_from(actions).where(actions.c.state != State.DONE)
+            if only is not None:
+                query = query.where(actions.c.id.in_(list(only)))
+            return int(connection.execute(query).scalar_one())
+
+    def next_due(self, only: Collection[str] | None = None) -> datetime | None:
+        with self.engine.connect() as connection:
+            query = select(func.min(actions.c.next_attempt_at)).where(actions.c.state != State.DONE)
+            if only is not None:
+                query = query.where(actions.c.id.in_(list(only)))
+            value = connection.execute(query).scalar_one()
+        return None if value is None else value.replace(tzinfo=UTC)
+
+    # ---- the chain ---------------------------------------------------------------------------------
+
+    def verify_chain(self, batch: int = 5000) -> ChainReport:
+        """Recompute every hash in order. Names the first row whose hash, link or number is wrong."""
+        prev, expected_seq, checked = GENESIS, 1, 0
+        with self.engine.connect() as connection:
+            head = connection.execute(select(chain_head).where(chain_head.c.id == 1)).one()
+            last = 0
+            while True:
+                rows = connection.execute(
+                    select(events).where(events.c.seq > last).order_by(events.c.seq).limit(batch)
+                ).all()
+                if not rows:
+                    break
+                for row in rows:
+                    if row.seq != expected_seq:
+                        return ChainReport(
+                            checked, head.seq, head.hash, expected_seq, f"event {expected_seq} is missing"
+                        )
+                    try:
+                        body = json.loads(row.body)
+                    except ValueError:
+                        return ChainReport(checked, head.seq, head.hash, row.seq, "body is not JSON")
+                    if row.prev_hash != prev:
+                        return ChainReport(
+                            checked, head.seq, head.hash, row.seq, "link to the previous event is broken"
+                        )
+                    digest = event_hash(row.seq, row.ts, row.type, row.intake_id, row.action_id, body, prev)
+                    if digest != row.hash:
+                        return ChainReport(checked, head.seq, head.hash, row.seq, "content does not match its hash")
+                    prev, expected_seq, last = digest, expected_seq + 1, row.seq
+                    checked += 1
+        if head.seq != checked or head.hash != prev:
+            return ChainReport(
+                checked,
+                head.seq,
+                head.hash,
+                checked + 1 if head.seq > checked else None,
+                f"chain head says event {head.seq} but the chain ends at event {checked}",
+            )
+        return ChainReport(checked, head.seq, head.hash)

@@ -1,0 +1,111 @@
+"""Findings → actions, by policy. No I/O: each provider says what it can do (`plan`), this module turns that
+into actions with deterministic idempotency keys and seals the credentials the actions will need."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+
+from responder.interfaces import Provider
+from responder.ledger.store import FindingRecord, IntakeRecord, PlannedAction
+from responder.model import Finding, Subject, Target, Verb
+from responder.seal import Sealer
+
+# Fixed forever: changing it changes every idempotency key, so replays would plan fresh actions.
+ACTION_NAMESPACE = uuid.UUID("6f1c3a52-8c1e-4a8e-9a57-3c2a6b7d9e10")
+
+
+def action_key(basis: str, provider: str, verb: str, *, dry_run: bool = False, panic_id: str | None = None) -> str:
+    """uuid5 of (fingerprint or subject, provider instance, verb), plus the panic request id for panic actions
+    (pressing panic twice really runs twice) and a dry-run marker (a rehearsal never blocks the real run)."""
+    parts = [basis, provider, verb]
+    if panic_id:
+        parts.append(f"panic:{panic_id}")
+    if dry_run:
+        parts.append("dry-run")
+    return str(uuid.uuid5(ACTION_NAMESPACE, "\x1f".join(parts)))
+
+
+class Planner:
+    def __init__(self, providers: Mapping[str, Provider], sealer: Sealer) -> None:
+        self._providers = providers
+        self._sealer = sealer
+
+    def for_intake(self, intake: IntakeRecord, found: Iterable[Finding]) -> list[FindingRecord]:
+        return [self._record(intake, finding) for finding in found]
+
+    def _record(self, intake: IntakeRecord, finding: Finding) -> FindingRecord:
+        instance = finding.provider.instance
+        provider = self._providers.get(instance) if instance else None
+        targets: tuple[Target, ...] = ()
+        if provider is None:
+            disposition = "no_provider" if finding.revocable else "not_revocable"
+        elif not finding.revocable or not provider.claims(finding):
+            disposition = "not_revocable"
+        else:
+            targets = provider.plan(finding)
+            disposition = "planned" if targets else "no_action"
+        planned = tuple(
+            self._action(intake, finding, target, provider.name)
+            for target in targets
+            if provider is not None and (target.uses_credential or target.subject is not None)
+        )
+        subject = next((t.subject for t in targets if t.subject is not None), None)
+        return FindingRecord(
+            fingerprint=finding.fingerprint,
+            kind=finding.kind.value,
+            detector=finding.detector,
+            revocable=finding.revocable,
+            family=finding.provider.family.value if finding.provider.family else None,
+            provider=instance,
+            subject_id=subject.user_id if subject else None,
+            disposition=disposition,
+            locations=len(finding.locations),
+            actions=planned,
+        )
+
+    def _action(self, intake: IntakeRecord, finding: Finding, target: Target, provider: str) -> PlannedAction:
+        subject_id = target.subject.user_id if target.subject else ""
+        basis = f"fp:{finding.fingerprint}" if target.uses_credential else f"subject:{subject_id}"
+        key = action_key(basis, provider, target.verb, dry_run=intake.dry_run)
+        sealed = self._sealer.seal(finding.value, key) if target.uses_credential and not intake.dry_run else None
+        return PlannedAction(
+            id=key,
+            verb=target.verb,
+            provider=provider,
+            fingerprint=finding.fingerprint if target.uses_credential else None,
+            kind=finding.kind.value if target.uses_credential else None,
+            subject=target.subject,
+            trigger=intake.trigger,
+            actor=intake.actor,
+            dry_run=intake.dry_run,
+            sealed=sealed,
+            intake_id=intake.id,
+        )
+
+
+def panic_actions(
+    provider: str, subjects: Iterable[Subject], panic_id: str, actor: str, *, dry_run: bool = False
+) -> list[PlannedAction]:
+    """End every session of each subject. The panic id is part of each key: a second panic runs again."""
+    return [
+        PlannedAction(
+            id=action_key(
+                f"subject:{subject.user_id}",
+                provider,
+                Verb.END_ALL_SESSIONS.value,
+                dry_run=dry_run,
+                panic_id=panic_id,
+            ),
+            verb=Verb.END_ALL_SESSIONS.value,
+            provider=provider,
+            fingerprint=None,
+            kind=None,
+            subject=subject,
+            trigger="panic",
+            actor=actor,
+            dry_run=dry_run,
+            panic_id=panic_id,
+        )
+        for subject in subjects
+    ]

@@ -1,0 +1,103 @@
+"""Use cases: intake (an artifact arrived), panic (end a user's sessions). The CLI and, later, the API call only
+these; they record everything in the ledger first, and the engine does the side effects."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from responder.errors import ConfigError
+from responder.execute import Engine
+from responder.interfaces import Provider
+from responder.ledger import Ledger, open_ledger, open_sealer
+from responder.ledger.store import FindingRecord, IntakeRecord, PanicRecord, Recorded
+from responder.model import Subject, Trigger
+from responder.plan import Planner, panic_actions
+from responder.plugins import load_providers
+from responder.ratelimit import RateLimiter
+from responder.scan import ScanReport
+from responder.seal import Sealer
+from responder.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    intake_id: str
+    records: tuple[FindingRecord, ...]
+    recorded: Recorded
+
+    @property
+    def action_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.id for r in self.records for a in r.actions))
+
+    @property
+    def unhandled(self) -> int:
+        """Revocable findings that no configured provider can act on."""
+        return sum(1 for r in self.records if r.disposition in ("no_provider", "no_action"))
+
+
+class Responder:
+    """Holds the long-lived parts (ledger, providers, sealer) one process needs."""
+
+    def __init__(self, settings: Settings, ledger: Ledger, providers: Mapping[str, Provider], sealer: Sealer) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.providers = providers
+        self.sealer = sealer
+        self._planner = Planner(providers, sealer)
+        self._limiter = RateLimiter({p.name: p.requests_per_second for p in settings.providers})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Responder:
+        sealer = open_sealer(settings)
+        providers = load_providers(settings)
+        return cls(settings, open_ledger(settings), providers, sealer)
+
+    def close(self) -> None:
+        for provider in self.providers.values():
+            provider.close()
+        self.ledger.close()
+
+    def engine(self) -> Engine:
+        return Engine(self.ledger, self.providers, self.sealer, self.settings.engine, self._limiter)
+
+    def intake(
+        self,
+        report: ScanReport,
+        *,
+        trigger: Trigger,
+        actor: str,
+        source: str,
+        reference: str,
+        dry_run: bool = False,
+    ) -> IntakeResult:
+        """Record the artifact, its findings and the planned actions (credentials sealed) in one transaction."""
+        record = IntakeRecord(
+            id=str(uuid.uuid4()),
+            trigger=trigger.value,
+            actor=actor,
+            source=source,
+            reference=reference,
+            artifact_name=report.path.name,
+            artifact_sha256=report.sha256,
+            artifact_size=report.size,
+            reader=report.reader,
+            dry_run=dry_run,
+            warnings=report.warnings,
+        )
+        records = tuple(self._planner.for_intake(record, report.findings))
+        recorded = self.ledger.record_intake(record, records)
+        return IntakeResult(record.id, records, recorded)
+
+    def panic(
+        self, provider: str, users: Sequence[Subject], *, actor: str, reason: str, dry_run: bool = False
+    ) -> tuple[str, Recorded]:
+        """End every session of the given users at one provider instance. Each call is a new panic request."""
+        if provider not in self.providers:
+            raise ConfigError(f"no provider instance named {provider!r} is configured")
+        panic_id = str(uuid.uuid4())
+        planned = panic_actions(provider, users, panic_id, actor, dry_run=dry_run)
+        selector = ",".join(u.user_id for u in users)
+        record = PanicRecord(panic_id, actor, reason, provider, "user", selector)
+        return panic_id, self.ledger.record_panic(record, planned)
