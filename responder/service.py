@@ -3,8 +3,9 @@ these; they record everything in the ledger first, and the engine does the side 
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from responder.errors import ConfigError
@@ -59,8 +60,8 @@ class Responder:
             provider.close()
         self.ledger.close()
 
-    def engine(self) -> Engine:
-        return Engine(self.ledger, self.providers, self.sealer, self.settings.engine, self._limiter)
+    def engine(self, sleep: Callable[[float], None] = time.sleep) -> Engine:
+        return Engine(self.ledger, self.providers, self.sealer, self.settings.engine, self._limiter, sleep)
 
     def intake(
         self,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, or_, select
 
 from responder.ledger.schema import actions, events, findings, intakes, panics, sightings
 from responder.ledger.store import Ledger, State, iso
@@ -87,7 +87,7 @@ def _actions_query(filters: Filters) -> Select[Any]:
             .where(findings.c.intake_id == filters.intake)
         )
         conditions.append(actions.c.id.in_(linked))
-    return query.where(and_(*conditions)).order_by(actions.c.created_at, actions.c.id)
+    return query.where(*conditions).order_by(actions.c.created_at, actions.c.id)
 
 
 def _action_dict(row: Any) -> dict[str, Any]:
