@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from responder.plugins import load_readers
@@ -56,3 +58,36 @@ def make_scanner(registry, fingerprint) -> Callable[..., Scanner]:  # type: igno
 def scan(make_scanner) -> Callable[[Path], ScanReport]:  # type: ignore[no-untyped-def]
     scanner = make_scanner()
     return scanner.scan  # type: ignore[no-any-return]
+
+
+# PostgreSQL: a fresh database per test, dropped afterwards.
+PG_ADMIN_URL = os.environ.get("RESPONDER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _pg_database(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> str:
+    require_peer(pg_available(), f"PostgreSQL not reachable at {PG_ADMIN_URL} (set RESPONDER_TEST_PG_URL)")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    request.getfixturevalue("postgres_admin")
+    name = f"responder_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield _pg_database(name)
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
