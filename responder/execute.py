@@ -137,6 +137,13 @@ class Engine:
             credential=credential,
             attempt=action.attempt,
         )
+        paused = self._limiter.paused_for(provider.name)
+        if paused > self._settings.retry_wait_max_seconds:
+            # The IdP asked us to back off for longer than a thread should wait: give the action back.
+            until = utc_now() + timedelta(seconds=paused)
+            if not self._ledger.defer(action.id, self.owner, until, uncount=not action.verifying):
+                self._lost(action)
+            return
         if action.verifying:
             self._verify(action, provider, request)
             return
@@ -222,7 +229,9 @@ class Engine:
         return retrying(attempt_once), int(state["attempt"])
 
     def _call(self, provider: Provider, request: ActionRequest, attempt: int) -> Outcome:
-        self._limiter.acquire(provider.name)
+        if self._limiter.acquire(provider.name, self._settings.retry_wait_max_seconds) is None:
+            wait = self._limiter.paused_for(provider.name)
+            return Outcome(OutcomeStatus.FAILED_TRANSIENT, "not sent: the provider asked to back off", retry_after=wait)
         request = _with_attempt(request, attempt)
         try:
             return provider.execute(request)
@@ -250,7 +259,11 @@ class Engine:
         return True
 
     def _verify(self, action: Claimed, provider: Provider, request: ActionRequest) -> None:
-        self._limiter.acquire(provider.name)
+        if self._limiter.acquire(provider.name, self._settings.retry_wait_max_seconds) is None:
+            until = utc_now() + timedelta(seconds=self._limiter.paused_for(provider.name))
+            if not self._ledger.defer(action.id, self.owner, until, uncount=False):
+                self._lost(action)
+            return
         detail = ""
         try:
             dead = provider.verify(request)

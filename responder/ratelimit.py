@@ -24,16 +24,24 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
 
-    def acquire(self, instance: str) -> float:
-        """Wait for this instance's next slot; returns the seconds waited."""
+    def acquire(self, instance: str, max_wait: float = float("inf")) -> float | None:
+        """Wait for this instance's next slot and return the seconds waited; or, when that would take longer
+        than `max_wait`, reserve nothing and return None (the caller reschedules instead of blocking)."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_free.get(instance, now), self._paused_until.get(instance, now))
+            wait = slot - now
+            if wait > max_wait:
+                return None
             self._next_free[instance] = slot + self._interval.get(instance, 0.0)
-        wait = slot - now
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    def paused_for(self, instance: str) -> float:
+        """Seconds until the IdP's last back-off request for this instance runs out (0 if none)."""
+        with self._lock:
+            return max(0.0, self._paused_until.get(instance, 0.0) - self._clock())
 
     def pause(self, instance: str, seconds: float) -> None:
         """The IdP asked us to back off: no thread calls this instance for `seconds`."""

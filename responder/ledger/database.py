@@ -79,8 +79,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Connection) -> None:
-    # The write lock is taken at BEGIN, so read-then-write (claims, the chain head) cannot interleave.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the lock at BEGIN, so read-then-write (claims, the chain head) cannot interleave.
+    # Readers (connections opened with execution option readonly=True) never block writers under WAL.
+    readonly = connection.get_execution_options().get("readonly", False)
+    connection.exec_driver_sql("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -118,19 +118,19 @@ def _action_dict(row: Any) -> dict[str, Any]:
 
 
 def list_actions(ledger: Ledger, filters: Filters) -> list[dict[str, Any]]:
-    with ledger.engine.connect() as connection:
+    with ledger.reader() as connection:
         return [_action_dict(row) for row in connection.execute(_actions_query(filters))]
 
 
 def action_events(ledger: Ledger, action_id: str) -> list[dict[str, Any]]:
-    with ledger.engine.connect() as connection:
+    with ledger.reader() as connection:
         rows = connection.execute(select(events).where(events.c.action_id == action_id).order_by(events.c.seq))
         return [_event_dict(row) for row in rows]
 
 
 def show(ledger: Ledger, identifier: str) -> dict[str, Any] | None:
     """One action (with its events and every artifact it was seen in), or one intake (with its findings)."""
-    with ledger.engine.connect() as connection:
+    with ledger.reader() as connection:
         found = connection.execute(_actions_query(Filters(action_ids=(identifier,)))).first()
         if found is not None:
             seen_in = connection.execute(
@@ -155,7 +155,12 @@ def show(ledger: Ledger, identifier: str) -> dict[str, Any] | None:
                     }
                     for s in seen_in
                 ],
-                "events": action_events(ledger, identifier),
+                "events": [
+                    _event_dict(row)
+                    for row in connection.execute(
+                        select(events).where(events.c.action_id == identifier).order_by(events.c.seq)
+                    )
+                ],
             }
         intake = connection.execute(select(intakes).where(intakes.c.id == identifier)).first()
         if intake is None:
@@ -226,7 +231,7 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
             entry[outcome] += 1
         if outcome in ("revoked", "already_invalid") and row["verified"] is not True:
             entry["not_verified_dead"] += 1
-    with ledger.engine.connect() as connection:
+    with ledger.reader() as connection:
         query = select(findings.c.fingerprint, findings.c.kind, findings.c.family, intakes.c.reference).join(
             intakes, findings.c.intake_id == intakes.c.id
         )
@@ -253,7 +258,7 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
 
 
 def _panics(ledger: Ledger, filters: Filters) -> list[dict[str, Any]]:
-    with ledger.engine.connect() as connection:
+    with ledger.reader() as connection:
         query = select(panics).order_by(panics.c.requested_at)
         if filters.since:
             query = query.where(panics.c.requested_at >= filters.since)
@@ -289,7 +294,7 @@ def _event_dict(row: Any) -> dict[str, Any]:
 def export_events(ledger: Ledger, filters: Filters, batch: int = 2000) -> Iterator[dict[str, Any]]:
     """Every event in chain order with its hashes, so an export can be verified on its own."""
     last = 0
-    with ledger.engine.connect() as connection:
+    with ledger.reader() as connection:
         while True:
             query = select(events).where(events.c.seq > last).order_by(events.c.seq).limit(batch)
             if filters.since:

@@ -170,6 +170,10 @@ class Ledger:
     def close(self) -> None:
         self.engine.dispose()
 
+    def reader(self) -> Connection:
+        """A connection for reads only; on SQLite it does not take the write lock."""
+        return self.engine.connect().execution_options(readonly=True)
+
     @contextmanager
     def transaction(self) -> Iterator[_Tx]:
         try:
@@ -476,6 +480,23 @@ class Ledger:
                 )
         return True
 
+    def defer(self, action_id: str, owner: str, until: datetime, *, uncount: bool) -> bool:
+        """Hand a claimed action back untouched (the IdP asked everyone to wait): no call was made, so no
+        event is written, and the attempt counted at claim time is taken back."""
+        with self.transaction() as tx:
+            values: dict[str, Any] = {
+                "next_attempt_at": until,
+                "lease_owner": None,
+                "lease_until": None,
+                "updated_at": tx.now,
+            }
+            if uncount:
+                values.update(state=State.PLANNED, attempts=actions.c.attempts - 1)
+            changed = tx.connection.execute(
+                update(actions).where(actions.c.id == action_id, actions.c.lease_owner == owner).values(**values)
+            ).rowcount
+        return bool(changed)
+
     def record_verification(self, action_id: str, owner: str, dead: bool | None, detail: str) -> bool:
         with self.transaction() as tx:
             changed = tx.connection.execute(
@@ -500,7 +521,7 @@ class Ledger:
     def due_or_leased(self, only: Collection[str] | None = None) -> int:
         """Actions that are due now or held by a lease (possibly a dead worker's, which will run out)."""
         now = self._clock()
-        with self.engine.connect() as connection:
+        with self.reader() as connection:
             query = (
                 select(func.count())
                 .select_from(actions)
@@ -516,14 +537,14 @@ class Ledger:
             return int(connection.execute(query).scalar_one())
 
     def unfinished(self, only: Collection[str] | None = None) -> int:
-        with self.engine.connect() as connection:
+        with self.reader() as connection:
             query = select(func.count()).select_from(actions).where(actions.c.state != State.DONE)
             if only is not None:
                 query = query.where(actions.c.id.in_(list(only)))
             return int(connection.execute(query).scalar_one())
 
     def next_due(self, only: Collection[str] | None = None) -> datetime | None:
-        with self.engine.connect() as connection:
+        with self.reader() as connection:
             query = select(func.min(actions.c.next_attempt_at)).where(actions.c.state != State.DONE)
             if only is not None:
                 query = query.where(actions.c.id.in_(list(only)))
@@ -535,7 +556,7 @@ class Ledger:
     def verify_chain(self, batch: int = 5000) -> ChainReport:
         """Recompute every hash in order. Names the first row whose hash, link or number is wrong."""
         prev, expected_seq, checked = GENESIS, 1, 0
-        with self.engine.connect() as connection:
+        with self.reader() as connection:
             head = connection.execute(select(chain_head).where(chain_head.c.id == 1)).one()
             last = 0
             while True:
