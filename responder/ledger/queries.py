@@ -198,7 +198,10 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
     credentials were found that nothing is configured to revoke."""
     rows = list_actions(ledger, filters)
     users: dict[tuple[str, str], dict[str, Any]] = {}
+    rehearsals = sum(1 for row in rows if row["dry_run"])
     for row in rows:
+        if row["dry_run"]:
+            continue  # a rehearsal affected nobody
         key = (row["provider"], row["subject_id"] or f"(unknown user; credential {str(row['fingerprint'])[:8]})")
         entry = users.setdefault(
             key,
@@ -211,7 +214,6 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
                 "already_invalid": 0,
                 "failed": 0,
                 "pending": 0,
-                "dry_run": 0,
                 "unsupported": 0,
                 "not_verified_dead": 0,
             },
@@ -250,7 +252,8 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
     return {
         "since": iso(filters.since) if filters.since else None,
         "until": iso(filters.until) if filters.until else None,
-        "actions": len(rows),
+        "actions": len(rows) - rehearsals,
+        "dry_run_actions": rehearsals,
         "users": affected,
         "unhandled_findings": unhandled,
         "panics": _panics(ledger, filters),
