@@ -61,13 +61,21 @@ def scan(make_scanner) -> Callable[[Path], ScanReport]:  # type: ignore[no-untyp
 
 
 # PostgreSQL: a fresh database per test, dropped afterwards.
-PG_ADMIN_URL = os.environ.get("RESPONDER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Tests connect to this database (created on first use if the server lets us) and create one more per test.
+PG_ADMIN_URL = os.environ.get("RESPONDER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/responder_test")
 
 
 def pg_available() -> bool:
     try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
             return True
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            return False
+    try:
+        with psycopg.connect(_pg_database("postgres"), autocommit=True, connect_timeout=3) as maintenance:
+            maintenance.execute(f'CREATE DATABASE "{PG_ADMIN_URL.rsplit("/", 1)[1]}"')
+        return True
     except psycopg.Error:
         return False
 
