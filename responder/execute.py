@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import httpx
@@ -232,7 +232,7 @@ class Engine:
         if self._limiter.acquire(provider.name, self._settings.retry_wait_max_seconds) is None:
             wait = self._limiter.paused_for(provider.name)
             return Outcome(OutcomeStatus.FAILED_TRANSIENT, "not sent: the provider asked to back off", retry_after=wait)
-        request = _with_attempt(request, attempt)
+        request = replace(request, attempt=attempt)
         try:
             return provider.execute(request)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -290,18 +290,3 @@ class Engine:
         log.warning("lease_lost", action_id=action.id)
         with self._stats_lock:
             self._stats.lost_leases += 1
-
-
-def _with_attempt(request: ActionRequest, attempt: int) -> ActionRequest:
-    if request.attempt == attempt:
-        return request
-    return ActionRequest(
-        action_id=request.action_id,
-        provider=request.provider,
-        verb=request.verb,
-        fingerprint=request.fingerprint,
-        kind=request.kind,
-        subject=request.subject,
-        credential=request.credential,
-        attempt=attempt,
-    )

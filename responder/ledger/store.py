@@ -118,6 +118,20 @@ class Claimed:
     interrupted: bool  # a previous holder's lease ran out mid-call: the IdP may already have acted
 
 
+_INTAKE_COLUMNS = (
+    "trigger",
+    "actor",
+    "source",
+    "reference",
+    "artifact_name",
+    "artifact_sha256",
+    "artifact_size",
+    "reader",
+    "dry_run",
+)
+_PANIC_COLUMNS = ("actor", "reason", "provider", "scope", "selector")
+
+
 class _Tx:
     """One transaction plus the events it will append at commit."""
 
@@ -191,36 +205,11 @@ class Ledger:
         planned: list[str] = []
         again: list[str] = []
         with self.transaction() as tx:
-            tx.connection.execute(
-                insert(intakes).values(
-                    id=intake.id,
-                    received_at=tx.now,
-                    trigger=intake.trigger,
-                    actor=intake.actor,
-                    source=intake.source,
-                    reference=intake.reference,
-                    artifact_name=intake.artifact_name,
-                    artifact_sha256=intake.artifact_sha256,
-                    artifact_size=intake.artifact_size,
-                    reader=intake.reader,
-                    dry_run=intake.dry_run,
-                )
-            )
+            columns = {name: getattr(intake, name) for name in _INTAKE_COLUMNS}
+            tx.connection.execute(insert(intakes).values(id=intake.id, received_at=tx.now, **columns))
             tx.event(
                 EventType.ARTIFACT_RECEIVED,
-                {
-                    "trigger": intake.trigger,
-                    "actor": intake.actor,
-                    "source": intake.source,
-                    "reference": intake.reference,
-                    "artifact_name": intake.artifact_name,
-                    "artifact_sha256": intake.artifact_sha256,
-                    "artifact_size": intake.artifact_size,
-                    "reader": intake.reader,
-                    "dry_run": intake.dry_run,
-                    "findings": len(finding_records),
-                    "warnings": list(intake.warnings),
-                },
+                {**columns, "findings": len(finding_records), "warnings": list(intake.warnings)},
                 intake_id=intake.id,
             )
             for record in finding_records:
@@ -263,28 +252,11 @@ class Ledger:
 
     def record_panic(self, panic: PanicRecord, planned_actions: Sequence[PlannedAction]) -> Recorded:
         with self.transaction() as tx:
-            tx.connection.execute(
-                insert(panics).values(
-                    id=panic.id,
-                    requested_at=tx.now,
-                    actor=panic.actor,
-                    reason=panic.reason,
-                    provider=panic.provider,
-                    scope=panic.scope,
-                    selector=panic.selector,
-                )
-            )
+            columns = {name: getattr(panic, name) for name in _PANIC_COLUMNS}
+            tx.connection.execute(insert(panics).values(id=panic.id, requested_at=tx.now, **columns))
             tx.event(
                 EventType.PANIC_REQUESTED,
-                {
-                    "panic_id": panic.id,
-                    "actor": panic.actor,
-                    "reason": panic.reason,
-                    "provider": panic.provider,
-                    "scope": panic.scope,
-                    "selector": panic.selector,
-                    "actions": [a.id for a in planned_actions],
-                },
+                {"panic_id": panic.id, **columns, "actions": [a.id for a in planned_actions]},
             )
             new, again = self._plan(tx, planned_actions, None)
         return Recorded(tuple(new), tuple(again))

@@ -233,3 +233,11 @@ def test_every_event_type_has_one_producer() -> None:
         uses = source.count(f"EventType.{event_type.name}")
         assert uses == 1 or event_type in (EventType.SWEEP_STARTED, EventType.SWEEP_FINISHED), event_type
     assert "EventType.SWEEP_STARTED if started else EventType.SWEEP_FINISHED" in source
+
+
+def test_sweeps_are_recorded_as_start_and_finish(ledger: Ledger) -> None:
+    ledger.record_sweep(True, {"source": "support", "cursor": None})
+    ledger.record_sweep(False, {"source": "support", "cursor": "abc", "tickets": 3, "artifacts": 1})
+    assert event_types(ledger) == ["sweep_started", "sweep_finished"]
+    report = ledger.verify_chain()
+    assert (report.intact, report.checked, report.head_seq) == (True, 2, 2)
