@@ -111,7 +111,7 @@ def respond(
     settings = _settings(config, output_format)
     log = structlog.get_logger("responder.respond")
     results = scan_paths(settings, paths, out_dir, log)
-    responder = Responder.from_settings(settings)
+    responder = Responder.from_settings(settings, dry_run=dry_run)
     try:
         intakes = []
         for report, _ in results:
@@ -212,7 +212,7 @@ def panic(
     settings = _settings(config, ActFormat.table)
     if not yes and sys.stdin.isatty():
         typer.confirm(f"End every session of {len(users)} user(s) at {provider}?", abort=True)
-    responder = Responder.from_settings(settings)
+    responder = Responder.from_settings(settings, dry_run=dry_run)
     try:
         subjects = [Subject(provider, user) for user in users]
         panic_id, recorded = responder.panic(provider, subjects, actor=_actor(actor), reason=reason, dry_run=dry_run)

@@ -25,6 +25,7 @@ import httpx
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
+from responder.http import dry_run
 from responder.interfaces import Provider
 from responder.ledger.store import Claimed, Ledger, utc_now
 from responder.model import ActionRequest, Kind, Outcome, OutcomeStatus
@@ -148,7 +149,7 @@ class Engine:
             self._verify(action, provider, request)
             return
         if action.dry_run:
-            self._final(action, action.attempt, Outcome(OutcomeStatus.DRY_RUN, f"would {action.verb}"))
+            self._final(action, action.attempt, self._rehearse(provider, request))
             return
         if action.attempt > self._settings.max_attempts:
             self._final(
@@ -227,6 +228,17 @@ class Engine:
             retry_error_callback=lambda retry_state: retry_state.outcome.result() if retry_state.outcome else None,
         )
         return retrying(attempt_once), int(state["attempt"])
+
+    def _rehearse(self, provider: Provider, request: ActionRequest) -> Outcome:
+        """A dry run names the user when a read-only call can; the guard refuses anything else."""
+        subject, detail = request.subject, f"would {request.verb}"
+        if subject is None:
+            try:
+                with dry_run():
+                    subject = provider.resolve(request)
+            except Exception as exc:  # a rehearsal never fails an incident over a lookup
+                detail += f" (user not resolved: {type(exc).__name__})"
+        return Outcome(OutcomeStatus.DRY_RUN, detail, subject=subject)
 
     def _call(self, provider: Provider, request: ActionRequest, attempt: int) -> Outcome:
         if self._limiter.acquire(provider.name, self._settings.retry_wait_max_seconds) is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol
 
-from responder.model import ActionRequest, Finding, Observation, Outcome, Target
+from responder.model import ActionRequest, Finding, Observation, Outcome, Subject, Target
 from responder.settings import ScanSettings
 
 
@@ -80,6 +80,11 @@ class Provider(Protocol):
         """What can be done about a finding this instance claims (may be empty)."""
         ...
 
+    def resolve(self, request: ActionRequest) -> Subject | None:
+        """Who the credential or session belongs to, by a read-only call (introspection, a lookup). Runs
+        in dry runs too, under the dry-run guard. None when the IdP cannot say."""
+        ...
+
     def execute(self, request: ActionRequest) -> Outcome:
         """Act once. Map the IdP's answer to an Outcome; raise nothing for an HTTP status."""
         ...
@@ -88,4 +93,14 @@ class Provider(Protocol):
         """Is the credential or session really dead now? None when the IdP cannot tell."""
         ...
 
+    def check(self) -> CheckResult:
+        """Prove base URL and responder's own credentials with one harmless read."""
+        ...
+
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    ok: bool
+    detail: str  # what was proved, or exactly what is wrong (bad token, wrong URL, missing permission)

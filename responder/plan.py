@@ -68,7 +68,8 @@ class Planner:
         subject_id = target.subject.user_id if target.subject else ""
         basis = f"fp:{finding.fingerprint}" if target.uses_credential else f"subject:{subject_id}"
         key = action_key(basis, provider, target.verb, dry_run=intake.dry_run)
-        sealed = self._sealer.seal(finding.value, key) if target.uses_credential and not intake.dry_run else None
+        # Rehearsals seal too: the read-only lookup that names the user needs the value; it is erased after.
+        sealed = self._sealer.seal(finding.value, key) if target.uses_credential else None
         return PlannedAction(
             id=key,
             verb=target.verb,

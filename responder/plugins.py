@@ -58,8 +58,9 @@ def provider_plugins() -> dict[str, str]:
     return {entry.name: entry.value for entry in entry_points(group=PROVIDERS_GROUP)}
 
 
-def load_providers(settings: Settings) -> dict[str, Provider]:
-    """Build every configured `[[providers]]` instance with its own HTTP client (base_url, else issuer)."""
+def load_providers(settings: Settings, *, dry_run: bool = False) -> dict[str, Provider]:
+    """Build every configured `[[providers]]` instance with its own HTTP client (base_url, else issuer).
+    With dry_run, every client refuses mutating calls for the life of the process."""
     installed = {entry.name: entry for entry in entry_points(group=PROVIDERS_GROUP)}
     providers: dict[str, Provider] = {}
     for config in settings.providers:
@@ -74,8 +75,9 @@ def load_providers(settings: Settings) -> dict[str, Provider]:
         except Exception as exc:
             raise PluginError(f"provider plugin {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
         base_url = config.base_url or config.issuer or ""
-        provider = plugin.from_config(config, build_client(base_url, settings.engine.http_timeout_seconds))
-        for attribute in ("name", "claims", "plan", "execute", "verify", "close"):
+        client = build_client(base_url, settings.engine.http_timeout_seconds, always_dry_run=dry_run)
+        provider = plugin.from_config(config, client)
+        for attribute in ("name", "claims", "plan", "resolve", "execute", "verify", "check", "close"):
             if not hasattr(provider, attribute):
                 raise PluginError(f"provider plugin {entry.name!r} lacks {attribute!r}")
         providers[config.name] = provider

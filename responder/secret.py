@@ -8,6 +8,10 @@ import os
 import secrets
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from responder.errors import ConfigError
+
 
 class Secret:
     """A credential value. `repr`/`str` never show it; `reveal()` is explicit and greppable."""
@@ -53,6 +57,33 @@ class Fingerprinter:
 
     def __call__(self, value: Secret) -> str:
         return hmac.new(self._key, value.reveal().encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def read_secret(where: str, value: SecretStr | None, file: Path | None, env: str | None) -> Secret | None:
+    """A credential of responder itself, from exactly one of: the setting, a file, or an environment variable.
+    `where` names the setting in errors (e.g. "providers.corp.token"); the value never appears in one."""
+    given = [name for name, present in (("value", value), ("file", file), ("env", env)) if present]
+    if len(given) > 1:
+        raise ConfigError(f"{where}: give one of {where}, {where}_file, {where}_env, not several")
+    if value is not None:
+        text = value.get_secret_value()
+    elif file is not None:
+        try:
+            text = file.read_text()
+        except FileNotFoundError:
+            raise ConfigError(f"{where}_file: {file} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"{where}_file: cannot read {file} ({exc.strerror})") from None
+    elif env is not None:
+        if env not in os.environ:
+            raise ConfigError(f"{where}_env: the environment variable {env} is not set")
+        text = os.environ[env]
+    else:
+        return None
+    text = text.strip()
+    if not text:
+        raise ConfigError(f"{where}: the credential is empty")
+    return Secret(text)
 
 
 def load_or_create_key(path: Path) -> bytes:

@@ -50,9 +50,9 @@ class Responder:
         self._limiter = RateLimiter({p.name: p.requests_per_second for p in settings.providers})
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Responder:
+    def from_settings(cls, settings: Settings, *, dry_run: bool = False) -> Responder:
         sealer = open_sealer(settings)
-        providers = load_providers(settings)
+        providers = load_providers(settings, dry_run=dry_run)
         return cls(settings, open_ledger(settings), providers, sealer)
 
     def close(self) -> None:

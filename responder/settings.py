@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,11 +22,24 @@ from responder.errors import ConfigError
 _MiB = 1024 * 1024
 
 
-class ProviderConfig(BaseModel):
-    """The stable keys every `[[providers]]` table has. Each plugin validates its own keys later
-    (issue: provider framework); until then they are ignored here so no credential is held as a str."""
+_SECRET_KEY = re.compile(r"(secret|token|password|private_key|api_key|key)$")
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+
+class ProviderConfig(BaseModel):
+    """The stable keys every `[[providers]]` table has. Any other key belongs to the plugin, which validates
+    the whole table with its own settings model; secret-looking extra keys are held as SecretStr here."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hold_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                key: SecretStr(value) if isinstance(value, str) and _SECRET_KEY.search(key) else value
+                for key, value in data.items()
+            }
+        return data
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     plugin: str = Field(min_length=1)

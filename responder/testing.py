@@ -19,7 +19,8 @@ from urllib.parse import parse_qs
 import httpx
 
 from responder.errors import ConfigError
-from responder.http import outcome_for_status
+from responder.http import READ_ONLY, outcome_for_status
+from responder.interfaces import CheckResult
 from responder.model import (
     ActionRequest,
     Finding,
@@ -59,6 +60,7 @@ class FakeIdP:
         self.tokens: dict[str, TokenState] = {}
         self.logouts: dict[str, int] = {}
         self.requests = 0
+        self.mutating_requests = 0  # anything but a GET or an introspection
         self.rejected_429 = 0
         self._failures: deque[tuple[int, float | None]] = deque()
         self._lock = threading.Lock()
@@ -98,6 +100,8 @@ class FakeIdP:
     def _respond(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._lock:
             self.requests += 1
+            if method != "GET" and path != "/introspect":
+                self.mutating_requests += 1
             limited = self._rate_limited()
             if limited is not None:
                 self.rejected_429 += 1
@@ -118,7 +122,11 @@ class FakeIdP:
                 return 200, {"X-Request-Id": f"req-{self.requests}"}, {"revoked": True, "sub": state.subject}
             if method == "POST" and path == "/introspect":
                 state = self.tokens.get(token_key(form.get("token", "")))
-                return 200, {}, {"active": bool(state and not state.revoked)}
+                if state is None or state.revoked:
+                    return 200, {}, {"active": False}
+                return 200, {}, {"active": True, "sub": state.subject}
+            if method == "GET" and path == "/whoami":
+                return 200, {}, {"client": "responder"}
             if path.startswith("/users/") and path.endswith("/sessions"):
                 user = path.split("/")[2]
                 if method == "DELETE":
@@ -205,9 +213,27 @@ class FakeProvider:
             return outcome_for_status(self._client.delete(f"/users/{request.subject.user_id}/sessions"))
         return Outcome(OutcomeStatus.UNSUPPORTED, f"the fake IdP cannot {request.verb}")
 
+    def resolve(self, request: ActionRequest) -> Subject | None:
+        if request.credential is None:
+            return request.subject
+        response = self._client.post("/introspect", data={"token": request.credential.reveal()}, extensions=READ_ONLY)
+        sub = response.json().get("sub") if response.status_code == 200 else None
+        return Subject(self.name, sub) if sub else None
+
+    def check(self) -> CheckResult:
+        try:
+            response = self._client.get("/whoami")
+        except httpx.HTTPError as exc:
+            return CheckResult(False, f"cannot reach {self._client.base_url}: {type(exc).__name__}")
+        if response.status_code != 200:
+            return CheckResult(False, f"GET /whoami answered HTTP {response.status_code}")
+        return CheckResult(True, f"reached the fake IdP at {self._client.base_url}")
+
     def verify(self, request: ActionRequest) -> bool | None:
         if request.verb == Verb.REVOKE_TOKEN and request.credential is not None:
-            response = self._client.post("/introspect", data={"token": request.credential.reveal()})
+            response = self._client.post(
+                "/introspect", data={"token": request.credential.reveal()}, extensions=READ_ONLY
+            )
             return None if response.status_code != 200 else not response.json().get("active", True)
         if request.verb == Verb.END_ALL_SESSIONS and request.subject is not None:
             response = self._client.get(f"/users/{request.subject.user_id}/sessions")

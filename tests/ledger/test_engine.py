@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from responder.http import outcome_for_status, retry_after_seconds
+from responder.http import DryRunViolation, outcome_for_status, retry_after_seconds
 from responder.ledger.schema import actions, events
 from responder.model import OutcomeStatus, Trigger
 from responder.ratelimit import RateLimiter
@@ -213,18 +213,49 @@ def test_a_plugin_that_raises_fails_only_its_own_action(
     service.close()
 
 
-def test_dry_run_calls_nothing_and_seals_nothing(
+def test_dry_run_changes_nothing_names_the_user_and_erases_the_sealed_value(
     make_lab: Callable[..., Settings], idp: FakeIdP, tmp_path: Path
 ) -> None:
     settings = make_lab()
-    service = flows.responder(settings)
-    intake(service, settings, tmp_path / "a.har", [random_token()], dry_run=True)
+    token = random_token()
+    idp.issue(token, subject="user-7")
+    service = Responder.from_settings(settings, dry_run=True)
+    intake(service, settings, tmp_path / "a.har", [token], dry_run=True)
     (row,) = rows(service).values()
-    assert row.sealed is None
+    assert row.sealed is not None
     assert row.dry_run
     service.engine(sleep=no_sleep).run(until_idle=True)
     (row,) = rows(service).values()
-    assert (row.outcome, row.verified) == ("dry_run", None)
+    assert (row.outcome, row.verified, row.detail, row.sealed) == ("dry_run", None, "would revoke_token", None)
+    assert row.subject_id == "user-7"  # learned by a read-only introspection
+    assert idp.mutating_requests == 0
+    assert not idp.state(token).revoked
+    service.close()
+
+
+def test_the_dry_run_guard_refuses_any_mutating_call_before_it_is_sent(
+    make_lab: Callable[..., Settings], idp: FakeIdP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin that wrongly acts during a rehearsal is stopped by the client, not by its own care."""
+    settings = make_lab()
+    token = random_token()
+    idp.issue(token, subject="user-8")
+
+    def careless_resolve(self: FakeProvider, request: Any) -> Any:
+        self._client.post("/revoke", data={"token": request.credential.reveal() if request.credential else ""})
+        return None
+
+    monkeypatch.setattr(FakeProvider, "resolve", careless_resolve)
+    service = Responder.from_settings(settings, dry_run=True)
+    intake(service, settings, tmp_path / "a.har", [token], dry_run=True)
+    service.engine(sleep=no_sleep).run(until_idle=True)
+    (row,) = rows(service).values()
+    assert row.outcome == "dry_run"
+    assert "DryRunViolation" in row.detail
+    assert idp.requests == 0
+    for provider in service.providers.values():
+        with pytest.raises(DryRunViolation):
+            provider._client.delete("/users/x/sessions")  # type: ignore[attr-defined]
     assert idp.requests == 0
     service.close()
 
