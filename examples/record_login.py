@@ -15,7 +15,7 @@ throwaway local test OP and is worthless elsewhere.
 Needs: node + npm, Chromium at /usr/bin/chromium, `pip install playwright`
 (the Python package only; no downloaded browser).
 
-    python examples/record_login.py [--op-port 3000] [--rp-port 3001] [--out FILE]
+    python examples/record_login.py [--op-port 3000] [--rp-port 3001] [--out FILE] [--reuse-op]
 """
 
 from __future__ import annotations
@@ -260,10 +260,10 @@ def make_rp(rp_port: int, discovery: dict[str, Any]) -> ThreadingHTTPServer:
     return ThreadingHTTPServer(("127.0.0.1", rp_port), Handler)
 
 
-def record(op_port: int, rp_port: int, out: Path) -> None:
+def record(op_port: int, rp_port: int, out: Path, reuse_op: bool = False) -> None:
     issuer = f"http://127.0.0.1:{op_port}"
     rp = f"http://127.0.0.1:{rp_port}"
-    op = start_op(op_port, rp_port)
+    op = None if reuse_op else start_op(op_port, rp_port)
     server = None
     try:
         discovery_url = f"{issuer}/.well-known/openid-configuration"
@@ -314,7 +314,8 @@ def record(op_port: int, rp_port: int, out: Path) -> None:
         if server is not None:
             server.shutdown()
             server.server_close()
-        stop(op)
+        if op is not None:
+            stop(op)
 
     entries = json.loads(out.read_text())["log"]["entries"]
     foreign = {e["request"]["url"] for e in entries if not e["request"]["url"].startswith("http://127.0.0.1:")}
@@ -328,8 +329,14 @@ def main() -> int:
     parser.add_argument("--op-port", type=int, default=int(os.environ.get("OP_PORT", 3000)))
     parser.add_argument("--rp-port", type=int, default=int(os.environ.get("RP_PORT", 3001)))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--reuse-op",
+        action="store_true",
+        help="an OP peer already listens on --op-port (started with the same --rp-port); leave it running, "
+        "so the recorded tokens stay live",
+    )
     args = parser.parse_args()
-    record(args.op_port, args.rp_port, args.out)
+    record(args.op_port, args.rp_port, args.out, args.reuse_op)
     return 0
 
 

@@ -1,5 +1,6 @@
 """Command line. Exit codes: 0 nothing found, 1 credentials found (and handled), 2 usage or config error,
-3 nothing could be read, 4 needs attention (respond/panic), 5 ledger chain broken, 70 internal error."""
+3 nothing could be read, 4 needs attention (respond/panic), 5 ledger chain broken, 6 a provider check failed,
+70 internal error."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from responder.cli_common import (
     scan_paths,
 )
 from responder.cli_ledger import ledger_app
+from responder.cli_providers import providers_app
 from responder.cli_respond import panic, respond, work
 from responder.errors import ResponderError
 from responder.log import configure_logging
@@ -40,6 +42,7 @@ app = typer.Typer(
 
 
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(providers_app, name="providers")
 app.command()(respond)
 app.command()(work)
 app.command()(panic)

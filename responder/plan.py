@@ -8,8 +8,10 @@ from collections.abc import Iterable, Mapping
 
 from responder.interfaces import Provider
 from responder.ledger.store import FindingRecord, IntakeRecord, PlannedAction
-from responder.model import Finding, Subject, Target, Verb
+from responder.model import Finding, Kind, Subject, Target, Verb
 from responder.seal import Sealer
+
+_BEARER = frozenset({Kind.SESSION_COOKIE, Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.API_KEY, Kind.JWT})
 
 # Fixed forever: changing it changes every idempotency key, so replays would plan fresh actions.
 ACTION_NAMESPACE = uuid.UUID("6f1c3a52-8c1e-4a8e-9a57-3c2a6b7d9e10")
@@ -44,7 +46,12 @@ class Planner:
             disposition = "not_revocable"
         else:
             targets = provider.plan(finding)
-            disposition = "planned" if targets else "no_action"
+            if targets:
+                disposition = "planned"
+            elif finding.kind in _BEARER:
+                disposition = "unhandled"  # a live-able credential the IdP offers no way to end: a person must act
+            else:
+                disposition = "no_action"  # e.g. an ID token or a redeemed authorization code
         planned = tuple(
             self._action(intake, finding, target, provider.name)
             for target in targets

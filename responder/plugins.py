@@ -76,7 +76,7 @@ def load_providers(settings: Settings, *, dry_run: bool = False) -> dict[str, Pr
             raise PluginError(f"provider plugin {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
         base_url = config.base_url or config.issuer or ""
         client = build_client(base_url, settings.engine.http_timeout_seconds, always_dry_run=dry_run)
-        provider = plugin.from_config(config, client)
+        provider = plugin.from_config(config.model_dump(), client)  # the plugin validates its own table
         for attribute in ("name", "claims", "plan", "resolve", "execute", "verify", "check", "close"):
             if not hasattr(provider, attribute):
                 raise PluginError(f"provider plugin {entry.name!r} lacks {attribute!r}")

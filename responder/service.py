@@ -34,8 +34,8 @@ class IntakeResult:
 
     @property
     def unhandled(self) -> int:
-        """Revocable findings that no configured provider can act on."""
-        return sum(1 for r in self.records if r.disposition in ("no_provider", "no_action"))
+        """Revocable findings that no configured provider can act on, or whose provider offers no way."""
+        return sum(1 for r in self.records if r.disposition in ("no_provider", "unhandled"))
 
 
 class Responder:

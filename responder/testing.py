@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -31,7 +32,6 @@ from responder.model import (
     Target,
     Verb,
 )
-from responder.settings import ProviderConfig
 
 _REVOCABLE = frozenset({Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.SESSION_COOKIE, Kind.API_KEY, Kind.JWT})
 
@@ -184,10 +184,10 @@ class FakeProvider:
         self._client = client
 
     @classmethod
-    def from_config(cls, config: ProviderConfig, client: httpx.Client) -> FakeProvider:
-        if not config.base_url:
-            raise ConfigError(f"providers.{config.name}: the fake plugin needs base_url (a FakeIdP's URL)")
-        return cls(config.name, client)
+    def from_config(cls, table: Mapping[str, Any], client: httpx.Client) -> FakeProvider:
+        if not table.get("base_url"):
+            raise ConfigError(f"providers.{table['name']}: the fake plugin needs base_url (a FakeIdP's URL)")
+        return cls(str(table["name"]), client)
 
     def claims(self, finding: Finding) -> bool:
         return finding.provider.instance == self.name

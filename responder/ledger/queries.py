@@ -237,7 +237,7 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
         query = select(findings.c.fingerprint, findings.c.kind, findings.c.family, intakes.c.reference).join(
             intakes, findings.c.intake_id == intakes.c.id
         )
-        query = query.where(findings.c.disposition.in_(("no_provider", "no_action")))
+        query = query.where(findings.c.disposition.in_(("no_provider", "unhandled")))
         if filters.since:
             query = query.where(intakes.c.received_at >= filters.since)
         if filters.until:

@@ -80,7 +80,7 @@ class FindingRecord:
     family: str | None
     provider: str | None
     subject_id: str | None
-    disposition: str  # planned | no_provider | not_revocable | no_action
+    disposition: str  # planned | no_provider | unhandled | not_revocable | no_action
     locations: int
     actions: tuple[PlannedAction, ...] = ()
 

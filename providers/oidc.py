@@ -1,0 +1,189 @@
+"""Generic OAuth 2.0 / OpenID Connect provider: discovery from the configured issuer (RFC 8414 / OIDC), the
+user and liveness by introspection (RFC 7662), revocation (RFC 7009) with responder's own client, or as a
+configured public client.
+
+What a generic OP cannot do, this plugin does not pretend to: there is no standard server-side way to end
+an OP session from a leaked session cookie, so such a finding is recorded as unhandled; ID tokens and
+authorization codes are not bearer credentials to revoke. A JWT access token is revoked when the OP supports
+it, but its verification says "cannot tell": resource servers that do not introspect accept it until exp."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import SecretStr, model_validator
+
+from providers._oauth import ClientCredentials, DiscoveryFailed, OAuthServer
+from providers._settings import PluginSettings, validate_settings
+from responder.errors import ConfigError
+from responder.http import outcome_for_status
+from responder.interfaces import CheckResult
+from responder.model import ActionRequest, Finding, Kind, Outcome, OutcomeStatus, Subject, Target, Verb
+from responder.secret import Secret, read_secret
+
+_HINTS = {Kind.ACCESS_TOKEN: "access_token", Kind.REFRESH_TOKEN: "refresh_token"}
+_REVOCABLE = frozenset({Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.JWT})
+_CHECK_TOKEN = Secret("responder-provider-check")  # introspecting a made-up token proves client auth only
+
+
+class OidcSettings(PluginSettings):
+    plugin: Literal["oidc"]
+    issuer: str
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    client_secret_env: str | None = None
+    public_client_ids: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_a_client(self) -> OidcSettings:
+        if self.client_id is None and len(self.public_client_ids) != 1:
+            raise ValueError(
+                "set client_id (+ client_secret) for responder's own client, or exactly one public_client_ids"
+            )
+        return self
+
+
+class OidcProvider:
+    plugin: ClassVar[str] = "oidc"
+
+    def __init__(self, settings: OidcSettings, client: httpx.Client) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._server = OAuthServer(client, settings.issuer)
+        secret = read_secret(
+            f"providers.{settings.name}.client_secret",
+            settings.client_secret,
+            settings.client_secret_file,
+            settings.client_secret_env,
+        )
+        if settings.client_id is not None:
+            self._client = ClientCredentials(settings.client_id, secret)
+        else:
+            self._client = ClientCredentials(settings.public_client_ids[0])
+        self._http = client
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any], client: httpx.Client) -> OidcProvider:
+        return cls(validate_settings(OidcSettings, dict(table)), client)
+
+    # ---- no I/O ------------------------------------------------------------------------------------
+
+    def claims(self, finding: Finding) -> bool:
+        return finding.provider.instance == self.name
+
+    def plan(self, finding: Finding) -> tuple[Target, ...]:
+        if finding.kind not in _REVOCABLE:
+            return ()
+        sub = finding.claims.get("sub")
+        subject = Subject(self.name, sub) if sub and not sub.startswith("fingerprint:") else None
+        return (Target(Verb.REVOKE_TOKEN, uses_credential=True, subject=subject),)
+
+    # ---- I/O ---------------------------------------------------------------------------------------
+
+    def resolve(self, request: ActionRequest) -> Subject | None:
+        if request.credential is None:
+            return request.subject
+        claims = self._introspect(request)
+        return self._subject(claims) if claims and claims.get("active") else request.subject
+
+    def execute(self, request: ActionRequest) -> Outcome:
+        if request.verb != Verb.REVOKE_TOKEN or request.credential is None:
+            return Outcome(OutcomeStatus.UNSUPPORTED, f"a generic OIDC provider cannot {request.verb}")
+        try:
+            metadata = self._server.metadata()
+        except DiscoveryFailed as exc:
+            return Outcome(OutcomeStatus.FAILED_TRANSIENT, f"discovery: {exc}")
+        subject = request.subject
+        hint = _HINTS.get(request.kind or Kind.JWT)
+        self_contained = request.credential.reveal().count(".") == 2
+        if metadata.introspection_endpoint is not None:
+            # Ask first: an inactive token is recorded as already invalid (RFC 7009 answers 200 either way).
+            response = self._server.introspect(request.credential, self._client, hint)
+            if response.status_code == 200:
+                claims = response.json()
+                if not claims.get("active"):
+                    return Outcome(OutcomeStatus.ALREADY_INVALID, "introspection: inactive", subject=subject)
+                subject = self._subject(claims) or subject
+            elif not (response.status_code == 400 and self_contained):
+                return self._failure(outcome_for_status(response, target_gone=frozenset()), "introspection")
+        if metadata.revocation_endpoint is None:
+            return Outcome(OutcomeStatus.UNSUPPORTED, "the provider offers no revocation endpoint", subject=subject)
+        response = self._server.revoke(request.credential, self._client, hint)
+        if response.status_code == 400 and (self_contained or _error(response) == "unsupported_token_type"):
+            detail = "the provider cannot revoke this token type"
+            if self_contained:
+                detail = "self-contained JWT the provider can neither introspect nor revoke: valid until it expires"
+            return Outcome(OutcomeStatus.UNSUPPORTED, detail, subject=subject)
+        outcome = self._failure(outcome_for_status(response, target_gone=frozenset()), "revocation")
+        return Outcome(outcome.status, outcome.detail, outcome.provider_request_id, outcome.retry_after, subject)
+
+    def verify(self, request: ActionRequest) -> bool | None:
+        if request.credential is None:
+            return None
+        if request.credential.reveal().count(".") == 2 and request.kind in (Kind.ACCESS_TOKEN, Kind.JWT):
+            return None  # self-contained: inactive at introspection says nothing about resource servers
+        claims = self._introspect(request)
+        return None if claims is None else not claims.get("active", True)
+
+    def check(self) -> CheckResult:
+        try:
+            metadata = self._server.metadata()
+        except DiscoveryFailed as exc:
+            return CheckResult(False, f"discovery failed ({exc}): is issuer the OP's exact issuer URL?")
+        if metadata.introspection_endpoint is None:
+            return CheckResult(True, f"discovered {metadata.issuer}; no introspection endpoint to prove the client")
+        try:
+            response = self._server.introspect(_CHECK_TOKEN, self._client)
+        except httpx.HTTPError as exc:
+            return CheckResult(False, f"introspection endpoint unreachable: {type(exc).__name__}")
+        if response.status_code == 401:
+            return CheckResult(False, f"client {self._client.client_id!r} was refused: wrong client_id or secret")
+        if response.status_code == 403:
+            return CheckResult(False, f"client {self._client.client_id!r} may not introspect: grant it the permission")
+        if response.status_code != 200:
+            return CheckResult(False, f"introspection answered HTTP {response.status_code}")
+        return CheckResult(True, f"discovered {metadata.issuer}; client {self._client.client_id!r} authenticated")
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ---- helpers -----------------------------------------------------------------------------------
+
+    def _introspect(self, request: ActionRequest) -> dict[str, Any] | None:
+        if request.credential is None:
+            return None
+        try:
+            response = self._server.introspect(request.credential, self._client, _HINTS.get(request.kind or Kind.JWT))
+        except (DiscoveryFailed, ConfigError):
+            return None
+        if response.status_code != 200:
+            return None
+        body = response.json()
+        return body if isinstance(body, dict) else None
+
+    def _subject(self, claims: Mapping[str, Any]) -> Subject | None:
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            return None
+        login = claims.get("username") or claims.get("email") or ""
+        return Subject(self.name, sub, str(login))
+
+    def _failure(self, outcome: Outcome, step: str) -> Outcome:
+        if outcome.status is OutcomeStatus.REVOKED:
+            return outcome
+        detail = f"{step}: {outcome.detail}"
+        if "credentials were refused" in outcome.detail:
+            detail = f"{step}: client {self._client.client_id!r} was refused (check client_id and secret)"
+        return Outcome(outcome.status, detail, outcome.provider_request_id, outcome.retry_after)
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""

@@ -1,0 +1,216 @@
+"""`responder respond` against a real OpenID Provider (npm oidc-provider): real logins (httpx through the OP's
+login pages, and headless Chromium recording a HAR), revocation through the generic OIDC plugin, proof by
+introspection that the tokens are dead, the user named in the ledger, idempotency, and the failure modes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import harbuild
+from tests.conftest import ROOT, require_peer
+from tests.integration.oidc_peer import RunningOP, Tokens, introspect, login, oidc_provider
+from tests.test_cli import run
+
+__all__ = ["oidc_provider"]  # the fixture, imported so pytest finds it here
+
+CHROMIUM = Path("/usr/bin/chromium")
+SECRET_ENV = {"RESPONDER_TEST_OIDC_SECRET": "responder-secret"}
+
+
+def config(tmp_path: Path, op: RunningOP, *, issuer: str | None = None) -> Path:
+    path = tmp_path / "responder.toml"
+    path.write_text(
+        f"""[engine]
+quick_retries = 2
+retry_wait_max_seconds = 1
+
+[[providers]]
+name = "demo"
+plugin = "oidc"
+issuer = "{issuer or op.issuer}"
+hosts = ["127.0.0.1:{op.op_port}"]
+client_id = "responder"
+client_secret_env = "RESPONDER_TEST_OIDC_SECRET"
+"""
+    )
+    return path
+
+
+def capture_of(tmp_path: Path, op: RunningOP, tokens: Tokens, name: str = "login.har") -> Path:
+    """What a browser records for a login: the token response, then an API call with the access token."""
+    token_response = json.dumps(
+        {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token, "id_token": tokens.id_token}
+    )
+    return harbuild.write(
+        tmp_path / name,
+        harbuild.har(
+            harbuild.entry(f"{op.issuer}/token", method="POST", body=token_response),
+            harbuild.entry(f"{op.issuer}/me", request_headers=[("Authorization", f"Bearer {tokens.access_token}")]),
+        ),
+    )
+
+
+def actions(tmp_path: Path, settings_file: Path) -> list[dict[str, object]]:
+    listed = run("ledger", "list", "-f", "json", "-c", str(settings_file), data_dir=tmp_path / "data")
+    assert listed.returncode == 0, listed.stderr
+    rows: list[dict[str, object]] = json.loads(listed.stdout)
+    return rows
+
+
+def test_respond_revokes_a_real_login_names_the_user_and_is_idempotent(
+    oidc_provider: RunningOP, tmp_path: Path
+) -> None:
+    tokens = login(oidc_provider, "carol@example.com")
+    assert introspect(oidc_provider, tokens.refresh_token)["active"] is True
+    settings_file = config(tmp_path, oidc_provider)
+    capture = capture_of(tmp_path, oidc_provider, tokens)
+
+    rehearsal = run(
+        "respond", str(capture), "--dry-run", "-c", str(settings_file), data_dir=tmp_path / "data", env=SECRET_ENV
+    )
+    assert rehearsal.returncode == 1, rehearsal.stdout + rehearsal.stderr
+    assert introspect(oidc_provider, tokens.access_token)["active"] is True  # a rehearsal changes nothing
+    assert "carol@example.com" in rehearsal.stdout  # named by a read-only introspection
+
+    acted = run(
+        "respond", str(capture), "-c", str(settings_file), "-f", "json", data_dir=tmp_path / "data", env=SECRET_ENV
+    )
+    assert acted.returncode == 1, acted.stdout + acted.stderr
+    outcome = json.loads(acted.stdout)
+    revoked = [a for a in outcome["actions"] if not a["dry_run"]]
+    assert {(a["kind"], a["outcome"], a["verified"]) for a in revoked} == {
+        ("access_token", "revoked", True),
+        ("refresh_token", "revoked", True),
+    }
+    assert {a["subject_id"] for a in revoked} == {"carol@example.com"}
+    assert introspect(oidc_provider, tokens.access_token)["active"] is False
+    assert introspect(oidc_provider, tokens.refresh_token)["active"] is False
+
+    again = run(
+        "respond", str(capture), "-c", str(settings_file), "-f", "json", data_dir=tmp_path / "data", env=SECRET_ENV
+    )
+    assert again.returncode == 1
+    assert {a["action_id"] for a in json.loads(again.stdout)["actions"]} == {a["action_id"] for a in revoked}
+    report = json.loads(
+        run("ledger", "report", "-f", "json", "-c", str(settings_file), data_dir=tmp_path / "data").stdout
+    )
+    assert [(u["subject_id"], u["revoked"]) for u in report["users"]] == [("carol@example.com", 2)]
+
+
+def test_a_token_already_dead_is_recorded_as_already_invalid(oidc_provider: RunningOP, tmp_path: Path) -> None:
+    tokens = login(oidc_provider, "dave@example.com")
+    settings_file = config(tmp_path, oidc_provider)
+    capture = capture_of(tmp_path, oidc_provider, tokens)
+    first_data, second_data = tmp_path / "first", tmp_path / "second"
+    assert run("respond", str(capture), "-c", str(settings_file), data_dir=first_data, env=SECRET_ENV).returncode == 1
+    # A second responder (its own ledger) meets tokens that are already dead.
+    result = run("respond", str(capture), "-c", str(settings_file), "-f", "json", data_dir=second_data, env=SECRET_ENV)
+    assert result.returncode == 1
+    rows = json.loads(result.stdout)["actions"]
+    assert {(a["outcome"], a["detail"]) for a in rows} == {("already_invalid", "introspection: inactive")}
+
+
+def test_wrong_client_secret_is_a_clear_permanent_failure(oidc_provider: RunningOP, tmp_path: Path) -> None:
+    tokens = login(oidc_provider, "erin@example.com")
+    settings_file = config(tmp_path, oidc_provider)
+    capture = capture_of(tmp_path, oidc_provider, tokens)
+    result = run(
+        "respond", str(capture), "-c", str(settings_file), "-f", "json",
+        data_dir=tmp_path / "data", env={"RESPONDER_TEST_OIDC_SECRET": "wrong-secret"},
+    )  # fmt: skip
+    assert result.returncode == 4
+    rows = json.loads(result.stdout)["actions"]
+    assert {a["outcome"] for a in rows} == {"failed_permanent"}
+    assert all("client 'responder' was refused" in str(a["detail"]) for a in rows)
+    assert introspect(oidc_provider, tokens.refresh_token)["active"] is True  # nothing was done
+    check = run(
+        "providers",
+        "check",
+        "-c",
+        str(settings_file),
+        data_dir=tmp_path / "data",
+        env={"RESPONDER_TEST_OIDC_SECRET": "wrong-secret"},
+    )
+    assert check.returncode == 6
+    assert "wrong client_id or secret" in check.stdout
+    good = run("providers", "check", "-c", str(settings_file), data_dir=tmp_path / "data", env=SECRET_ENV)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "authenticated" in good.stdout
+
+
+def test_idp_down_and_unknown_hosts_are_pending_or_unhandled_never_a_crash(
+    oidc_provider: RunningOP, tmp_path: Path
+) -> None:
+    tokens = login(oidc_provider, "frank@example.com")
+    dead = RunningOP("http://127.0.0.1:9", oidc_provider.op_port, oidc_provider.rp_port)  # nothing listens on 9
+    settings_file = config(tmp_path, oidc_provider, issuer=dead.issuer)
+    capture = capture_of(tmp_path, oidc_provider, tokens)
+    # An Okta session at an Okta tenant nobody configured: revocable in principle, by no one here.
+    stranger = harbuild.write(
+        tmp_path / "stranger.har",
+        harbuild.har(harbuild.entry("https://acme.okta.com/app", request_cookies=[("sid", "102" + "Qx7vT2mLp9s" * 2)])),
+    )
+    result = run(
+        "respond",
+        str(capture),
+        str(stranger),
+        "-c",
+        str(settings_file),
+        "-f",
+        "json",
+        data_dir=tmp_path / "data",
+        env=SECRET_ENV,
+    )
+    assert result.returncode == 4, result.stderr
+    document = json.loads(result.stdout)
+    assert {a["state"] for a in document["actions"]} == {"planned"}  # rescheduled, sealed, waiting
+    assert all("discovery: cannot reach" in str(a["detail"]) for a in document["actions"])
+    assert [i["unhandled"] for i in document["intakes"]] == [0, 1]
+    assert "Traceback" not in result.stderr
+    check = run("providers", "check", "-c", str(settings_file), data_dir=tmp_path / "data", env=SECRET_ENV)
+    assert check.returncode == 6
+    assert "discovery failed" in check.stdout
+
+
+@pytest.mark.slow
+def test_a_chromium_login_recorded_as_har_is_revoked_end_to_end(oidc_provider: RunningOP, tmp_path: Path) -> None:
+    require_peer(CHROMIUM.exists(), "Debian chromium is not installed (apt-get install chromium)")
+    capture = tmp_path / "chromium-login.har"
+    recorded = subprocess.run(
+        [
+            sys.executable, str(ROOT / "examples" / "record_login.py"), "--reuse-op",
+            "--op-port", str(oidc_provider.op_port), "--rp-port", str(oidc_provider.rp_port), "--out", str(capture),
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert recorded.returncode == 0, recorded.stdout[-2000:] + recorded.stderr[-2000:]
+    entries = json.loads(capture.read_text())["log"]["entries"]
+    token_bodies = [
+        json.loads(e["response"]["content"]["text"])
+        for e in entries
+        if e["request"]["url"].endswith("/token") and e["response"]["content"].get("text")
+    ]
+    refresh_tokens = {body["refresh_token"] for body in token_bodies if "refresh_token" in body}
+    opaque_access = {b["access_token"] for b in token_bodies if b.get("access_token", "").count(".") != 2}
+    live = [t for t in refresh_tokens | opaque_access if introspect(oidc_provider, t)["active"]]
+    assert refresh_tokens
+    assert live, "the recording should leave live tokens behind"
+
+    settings_file = config(tmp_path, oidc_provider)
+    result = run(
+        "respond", str(capture), "-c", str(settings_file), "-f", "json", data_dir=tmp_path / "data", env=SECRET_ENV
+    )
+    assert result.returncode == 4, result.stderr  # the JWT access token cannot be revoked: attention
+    rows = json.loads(result.stdout)["actions"]
+    assert all(not introspect(oidc_provider, token)["active"] for token in live)
+    users = {a["subject_id"] for a in rows if a["outcome"] == "revoked"}
+    assert users == {"alice@example.com"}
+    others = {(a["kind"], a["outcome"]) for a in rows if a["outcome"] not in ("revoked", "already_invalid")}
+    # oidc-provider mints resource-bound access tokens as JWTs it can neither introspect nor revoke.
+    assert others == {("access_token", "unsupported")}
+    assert any("valid until it expires" in str(a["detail"]) for a in rows)
