@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from responder.errors import ConfigError, ResponderError, UnreadableArtifact
+from responder.errors import ResponderError, UnreadableArtifact
+from responder.keys import fingerprinter
 from responder.plugins import load_readers
 from responder.sanitize.writer import Sanitizer
 from responder.scan import Scanner, ScanReport, mask_secret_claims
-from responder.secret import Fingerprinter, load_or_create_key
 from responder.settings import Settings
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_UNREADABLE, EXIT_ATTENTION = 0, 1, 2, 3, 4
@@ -76,28 +76,6 @@ def scan_paths(
     ]
 
     return results
-
-
-def fingerprinter(settings: Settings) -> Fingerprinter:
-    """Key from RESPONDER_FINGERPRINT_KEY, else generated once into the data directory (0600)."""
-    if settings.fingerprint_key is not None:
-        key = settings.fingerprint_key.get_secret_value().encode()
-        if len(key) < 16:
-            raise ConfigError("RESPONDER_FINGERPRINT_KEY must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
-        return Fingerprinter(key)
-    key_file = settings.data_dir / "fingerprint.key"
-    try:
-        return Fingerprinter(load_or_create_key(key_file))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read or create {key_file} ({exc.strerror}); set RESPONDER_DATA_DIR to a "
-            "writable directory or RESPONDER_FINGERPRINT_KEY"
-        ) from None
-    except ValueError:
-        raise ConfigError(
-            f"{key_file} is not a valid key (expected 64 hex characters); remove it to "
-            "generate a new one (fingerprints will change)"
-        ) from None
 
 
 def _unique_target(out_dir: Path, name: str, taken: set[Path]) -> Path:

@@ -65,7 +65,7 @@ OutcomeName = Annotated[
 ]
 FormatOption = Annotated[ListFormat, typer.Option("--format", "-f", help="table, json or csv.")]
 
-_OUTCOMES = {"revoked", "already_invalid", "dry_run", "unsupported", "failed_permanent", "failed_transient", PENDING}
+_OUTCOMES = {"revoked", "already_invalid", "dry_run", "unsupported", "failed_permanent", PENDING}
 
 
 def _settings(config: Path | None, machine: bool) -> Settings:

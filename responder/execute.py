@@ -23,14 +23,16 @@ from datetime import timedelta
 
 import httpx
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
+from responder.errors import ResponderError
 from responder.http import dry_run
 from responder.interfaces import Provider
 from responder.ledger.store import Claimed, Ledger, utc_now
 from responder.model import ActionRequest, Kind, Outcome, OutcomeStatus
 from responder.ratelimit import RateLimiter
-from responder.seal import SealBroken, Sealer
+from responder.seal import SealBroken, Sealer, binding
 from responder.settings import EngineSettings
 
 log = structlog.get_logger("responder.execute")
@@ -81,30 +83,50 @@ class Engine:
         stop: threading.Event | None = None,
         on_progress: Callable[[RunStats], None] | None = None,
     ) -> RunStats:
-        """Work until stopped, or (until_idle) until nothing is due now and no lease is held anywhere."""
+        """Work until stopped, or (until_idle) until nothing is due now and no lease is held anywhere.
+        A database hiccup (failover, lock timeout) is logged and waited out, not fatal."""
         stop = stop or threading.Event()
         threads = self._settings.threads
-        in_flight: set[Future[None]] = set()
+        in_flight: dict[Future[None], str] = {}
+        failures = 0
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="responder-work") as pool:
             while not stop.is_set():
-                in_flight = {f for f in in_flight if not f.done()}
+                in_flight = {f: action_id for f, action_id in in_flight.items() if not f.done()}
                 free = threads - len(in_flight)
-                claimed = self._ledger.claim(self.owner, free, self._settings.lease_seconds, only) if free > 0 else []
+                try:
+                    claimed = self._claim(free, only, in_flight.values()) if free > 0 else []
+                    idle = not claimed and not in_flight and self._ledger.due_or_leased(only) == 0
+                    failures = 0
+                except (ResponderError, SQLAlchemyError) as exc:
+                    failures += 1
+                    log.error(
+                        "ledger_unavailable", error=str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
+                    )
+                    if until_idle and failures >= 10:
+                        raise
+                    stop.wait(min(30.0, 0.5 * 2**failures))
+                    continue
                 for action in claimed:
-                    in_flight.add(pool.submit(self._process_safely, action))
+                    in_flight[pool.submit(self._process_safely, action)] = action.id
                 if on_progress is not None:
                     on_progress(self._stats)
                 if claimed:
                     continue
-                if until_idle and not in_flight and self._ledger.due_or_leased(only) == 0:
+                if until_idle and idle:
                     break
                 if in_flight:
-                    wait_for(in_flight, timeout=self._idle_wait(until_idle), return_when=FIRST_COMPLETED)
+                    wait_for(list(in_flight), timeout=self._idle_wait(until_idle), return_when=FIRST_COMPLETED)
                 else:
                     stop.wait(self._idle_wait(until_idle))
             for future in in_flight:
                 future.result()
         return self._stats
+
+    def _claim(self, free: int, only: Collection[str] | None, in_hand: Collection[str]) -> list[Claimed]:
+        # Only instances configured here: another host's provider (or its keys) is that host's business.
+        return self._ledger.claim(
+            self.owner, free, self._settings.lease_seconds, only, providers=list(self._providers), exclude=list(in_hand)
+        )
 
     def _idle_wait(self, until_idle: bool) -> float:
         # Waiting for someone else's lease to run out, or for new work: short when draining, else poll.
@@ -119,48 +141,49 @@ class Engine:
     # ---- one action --------------------------------------------------------------------------------
 
     def _process(self, action: Claimed) -> None:
-        provider = self._providers.get(action.provider)
-        if provider is None:
-            self._final(action, action.attempt, Outcome(OutcomeStatus.FAILED_PERMANENT, "provider not configured"))
-            return
+        provider = self._providers[action.provider]  # claims are limited to configured instances
+        made = action.attempt if action.verifying else action.attempt - 1  # calls that reached the IdP before
         try:
-            credential = self._sealer.unseal(action.sealed, action.id) if action.sealed else None
-        except SealBroken as exc:
-            self._final(action, action.attempt, Outcome(OutcomeStatus.FAILED_PERMANENT, f"sealed credential: {exc}"))
+            credential = (
+                self._sealer.unseal(action.sealed, binding(action.id, action.provider, action.verb))
+                if action.sealed
+                else None
+            )
+            kind = Kind(action.kind) if action.kind else None
+        except (SealBroken, ValueError) as exc:
+            self._final(action, made, Outcome(OutcomeStatus.FAILED_PERMANENT, f"unusable action: {exc}"), called=False)
             return
         request = ActionRequest(
             action_id=action.id,
             provider=action.provider,
             verb=action.verb,
             fingerprint=action.fingerprint,
-            kind=Kind(action.kind) if action.kind else None,
+            kind=kind,
             subject=action.subject,
             credential=credential,
             attempt=action.attempt,
         )
-        paused = self._limiter.paused_for(provider.name)
-        if paused > self._settings.retry_wait_max_seconds:
-            # The IdP asked us to back off for longer than a thread should wait: give the action back.
-            until = utc_now() + timedelta(seconds=paused)
-            if not self._ledger.defer(action.id, self.owner, until, uncount=not action.verifying):
-                self._lost(action)
+        wait = self._limiter.wait_for(provider.name)
+        if wait > self._settings.retry_wait_max_seconds:
+            # The IdP asked us to back off for longer than a thread should wait: hand the action back.
+            self._defer(action, wait)
             return
         if action.verifying:
             self._verify(action, provider, request)
             return
         if action.dry_run:
-            self._final(action, action.attempt, self._rehearse(provider, request))
+            self._final(action, made, self._rehearse(provider, request), called=False)
             return
-        if action.attempt > self._settings.max_attempts:
-            self._final(
-                action,
-                action.attempt - 1,
-                Outcome(OutcomeStatus.FAILED_PERMANENT, f"gave up after {self._settings.max_attempts} attempts"),
-            )
+        # A claim that found its predecessor interrupted mid-call may make one call beyond the budget: the
+        # interrupted call may never have reached the IdP, and giving up unasked would leave a token live.
+        allowed = self._settings.max_attempts + (1 if action.interrupted else 0)
+        if action.attempt > allowed:
+            gave_up = Outcome(OutcomeStatus.FAILED_PERMANENT, f"gave up after {made} attempts")
+            self._final(action, made, gave_up, called=False)
             return
         outcome, attempt = self._call_with_retries(action, provider, request)
         if outcome is None:
-            return  # lease lost: another worker owns the action now
+            return  # lease lost, or handed back to wait for the IdP's rate limit
         if outcome.status.final:
             note = ""
             if action.interrupted and outcome.status is OutcomeStatus.ALREADY_INVALID:
@@ -168,7 +191,7 @@ class Engine:
             if self._final(action, attempt, outcome, note) and outcome.status.credential_dead:
                 self._verify(action, provider, request)
             return
-        if attempt >= self._settings.max_attempts:
+        if attempt >= allowed:
             gave_up = Outcome(
                 OutcomeStatus.FAILED_PERMANENT,
                 f"gave up after {attempt} attempts; last: {outcome.detail}",
@@ -178,7 +201,7 @@ class Engine:
             return
         delay = max(outcome.retry_after or 0.0, self._backoff(attempt))
         retry_at = utc_now() + timedelta(seconds=delay)
-        if self._ledger.record_attempt(action.id, self.owner, attempt, outcome, final=False, retry_at=retry_at):
+        if self._ledger.record_attempt(action.id, action.lease, attempt, outcome, final=False, retry_at=retry_at):
             log.info("action_rescheduled", action_id=action.id, attempt=attempt, in_seconds=round(delay, 1))
             with self._stats_lock:
                 self._stats.count(outcome.status)
@@ -190,14 +213,20 @@ class Engine:
     ) -> tuple[Outcome | None, int]:
         """Quick tries for transient failures. Each call is counted in the ledger before it is made and
         recorded after it; a Retry-After longer than `retry_wait_max_seconds` ends the quick tries at once.
-        Returns the last outcome (None if the lease was lost) and the number of the last call made."""
+        Returns the last outcome (None if the lease was lost or the action was handed back to wait for the
+        IdP's rate limit) and the number of the last call made."""
         settings = self._settings
         state = {"attempt": action.attempt, "tries": 0, "again": False}
 
         def attempt_once() -> Outcome | None:
             state["tries"] += 1
             number = state["attempt"]
-            outcome = self._call(provider, request, number)
+            wait = self._limiter.acquire(provider.name, settings.retry_wait_max_seconds)
+            if wait is None:  # another thread learned of a long back-off meanwhile: no call, hand it back
+                state["again"] = False
+                self._defer(action, self._limiter.wait_for(provider.name), uncount=True)
+                return None
+            outcome = self._call(provider, replace(request, attempt=number))
             if outcome.retry_after:
                 self._limiter.pause(provider.name, outcome.retry_after)
             state["again"] = (
@@ -207,10 +236,12 @@ class Engine:
                 and (outcome.retry_after or 0.0) <= settings.retry_wait_max_seconds
             )
             if state["again"]:
-                recorded = self._ledger.record_attempt(action.id, self.owner, number, outcome, final=False)
-                renewed = self._ledger.next_attempt(action.id, self.owner, settings.lease_seconds) if recorded else None
+                lease = action.lease
+                recorded = self._ledger.record_attempt(action.id, lease, number, outcome, final=False)
+                renewed = self._ledger.next_attempt(action.id, lease, settings.lease_seconds) if recorded else None
                 if renewed is None:
                     state["again"] = False
+                    self._lost(action)
                     return None
                 state["attempt"] = renewed
             return outcome
@@ -240,11 +271,7 @@ class Engine:
                 detail += f" (user not resolved: {type(exc).__name__})"
         return Outcome(OutcomeStatus.DRY_RUN, detail, subject=subject)
 
-    def _call(self, provider: Provider, request: ActionRequest, attempt: int) -> Outcome:
-        if self._limiter.acquire(provider.name, self._settings.retry_wait_max_seconds) is None:
-            wait = self._limiter.paused_for(provider.name)
-            return Outcome(OutcomeStatus.FAILED_TRANSIENT, "not sent: the provider asked to back off", retry_after=wait)
-        request = replace(request, attempt=attempt)
+    def _call(self, provider: Provider, request: ActionRequest) -> Outcome:
         try:
             return provider.execute(request)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -253,8 +280,18 @@ class Engine:
             log.error("provider_raised", provider=provider.name, action_id=request.action_id, error=type(exc).__name__)
             return Outcome(OutcomeStatus.FAILED_PERMANENT, f"provider plugin raised {type(exc).__name__}")
 
-    def _final(self, action: Claimed, attempt: int, outcome: Outcome, note: str = "") -> bool:
-        if not self._ledger.record_attempt(action.id, self.owner, attempt, outcome, final=True, note=note):
+    def _final(self, action: Claimed, attempt: int, outcome: Outcome, note: str = "", *, called: bool = True) -> bool:
+        recorded = self._ledger.record_attempt(
+            action.id,
+            action.lease,
+            attempt,
+            outcome,
+            final=True,
+            note=note,
+            called=called,
+            renew_for=self._settings.lease_seconds,
+        )
+        if not recorded:
             self._lost(action)
             return False
         log.info(
@@ -272,9 +309,7 @@ class Engine:
 
     def _verify(self, action: Claimed, provider: Provider, request: ActionRequest) -> None:
         if self._limiter.acquire(provider.name, self._settings.retry_wait_max_seconds) is None:
-            until = utc_now() + timedelta(seconds=self._limiter.paused_for(provider.name))
-            if not self._ledger.defer(action.id, self.owner, until, uncount=False):
-                self._lost(action)
+            self._defer(action, self._limiter.wait_for(provider.name))
             return
         detail = ""
         try:
@@ -288,10 +323,17 @@ class Engine:
         elif dead is False:
             detail = "STILL LIVE after the provider reported it revoked"
             log.warning("credential_still_live", action_id=action.id, provider=action.provider)
-        if self._ledger.record_verification(action.id, self.owner, dead, detail):
+        if self._ledger.record_verification(action.id, action.lease, dead, detail):
             with self._stats_lock:
                 self._stats.verified += 1
         else:
+            self._lost(action)
+
+    def _defer(self, action: Claimed, seconds: float, *, uncount: bool | None = None) -> None:
+        """Hand the action back untouched until the IdP's back-off has passed (at least one second)."""
+        until = utc_now() + timedelta(seconds=max(1.0, seconds))
+        give_back = (not action.verifying) if uncount is None else uncount
+        if not self._ledger.defer(action.id, action.lease, until, uncount=give_back):
             self._lost(action)
 
     def _backoff(self, attempt: int) -> float:

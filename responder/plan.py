@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from responder.interfaces import Provider
 from responder.ledger.store import FindingRecord, IntakeRecord, PlannedAction
 from responder.model import Finding, Kind, Subject, Target, Verb
-from responder.seal import Sealer
+from responder.seal import Sealer, binding
 
 _BEARER = frozenset({Kind.SESSION_COOKIE, Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.API_KEY, Kind.JWT})
 
@@ -73,10 +73,15 @@ class Planner:
 
     def _action(self, intake: IntakeRecord, finding: Finding, target: Target, provider: str) -> PlannedAction:
         subject_id = target.subject.user_id if target.subject else ""
-        basis = f"fp:{finding.fingerprint}" if target.uses_credential else f"subject:{subject_id}"
+        # A user-wide action still names the leak that caused it: a later, different leak acts again.
+        basis = f"fp:{finding.fingerprint}"
+        if not target.uses_credential:
+            basis = f"subject:{subject_id}\x1f{basis}"
         key = action_key(basis, provider, target.verb, dry_run=intake.dry_run)
         # Rehearsals seal too: the read-only lookup that names the user needs the value; it is erased after.
-        sealed = self._sealer.seal(finding.value, key) if target.uses_credential else None
+        sealed = (
+            self._sealer.seal(finding.value, binding(key, provider, target.verb)) if target.uses_credential else None
+        )
         return PlannedAction(
             id=key,
             verb=target.verb,

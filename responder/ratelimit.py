@@ -38,10 +38,11 @@ class RateLimiter:
             self._sleep(wait)
         return wait
 
-    def paused_for(self, instance: str) -> float:
-        """Seconds until the IdP's last back-off request for this instance runs out (0 if none)."""
+    def wait_for(self, instance: str) -> float:
+        """Seconds until this instance's next free slot: the IdP's back-off or the queue of reserved slots."""
         with self._lock:
-            return max(0.0, self._paused_until.get(instance, 0.0) - self._clock())
+            now = self._clock()
+            return max(0.0, self._next_free.get(instance, now) - now, self._paused_until.get(instance, now) - now)
 
     def pause(self, instance: str, seconds: float) -> None:
         """The IdP asked us to back off: no thread calls this instance for `seconds`."""

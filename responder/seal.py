@@ -10,10 +10,15 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from responder.errors import ConfigError
-from responder.secret import Secret
+from responder.secret import Secret, key_id
 
 _NONCE_BYTES = 12
 _VERSION = b"\x01"
+
+
+def binding(action_id: str, provider: str, verb: str) -> str:
+    """What a sealed credential is bound to: the blob does not open for another action, provider or verb."""
+    return f"{action_id}|{provider}|{verb}"
 
 
 class SealBroken(Exception):
@@ -21,12 +26,13 @@ class SealBroken(Exception):
 
 
 class Sealer:
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "key_id")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ConfigError("the seal key must be 32 bytes (64 hex characters, e.g. `openssl rand -hex 32`)")
         self._aead = AESGCM(key)
+        self.key_id = key_id(key)
 
     def __repr__(self) -> str:
         return "Sealer(<key>)"

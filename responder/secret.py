@@ -42,6 +42,11 @@ class Secret:
         raise TypeError("Secret values are not picklable")
 
 
+def key_id(key: bytes) -> str:
+    """A public name for a key: reveals nothing of it and differs for every other key."""
+    return hmac.new(key, b"responder key id", hashlib.sha256).hexdigest()[:16]
+
+
 class Fingerprinter:
     """Keyed fingerprints: lowercase hex HMAC-SHA256(key, value as it would be sent)."""
 
@@ -54,6 +59,10 @@ class Fingerprinter:
 
     def __repr__(self) -> str:
         return "Fingerprinter(<key>)"
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self._key)
 
     def __call__(self, value: Secret) -> str:
         return hmac.new(self._key, value.reveal().encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()

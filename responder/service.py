@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from responder.errors import ConfigError
 from responder.execute import Engine
 from responder.interfaces import Provider
-from responder.ledger import Ledger, open_ledger, open_sealer
+from responder.keys import fingerprinter, open_sealer
+from responder.ledger import Ledger, open_ledger
 from responder.ledger.store import FindingRecord, IntakeRecord, PanicRecord, Recorded
 from responder.model import Subject, Trigger
 from responder.plan import Planner, panic_actions
@@ -52,8 +53,12 @@ class Responder:
     @classmethod
     def from_settings(cls, settings: Settings, *, dry_run: bool = False) -> Responder:
         sealer = open_sealer(settings)
+        fingerprint_key_id = fingerprinter(settings).key_id
         providers = load_providers(settings, dry_run=dry_run)
-        return cls(settings, open_ledger(settings), providers, sealer)
+        ledger = open_ledger(settings)
+        ledger.pin_key("seal", sealer.key_id, "give every host the same RESPONDER_LEDGER__SEAL_KEY")
+        ledger.pin_key("fingerprint", fingerprint_key_id, "give every host the same RESPONDER_FINGERPRINT_KEY")
+        return cls(settings, ledger, providers, sealer)
 
     def close(self) -> None:
         for provider in self.providers.values():

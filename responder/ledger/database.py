@@ -99,7 +99,7 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with engine.connect().execution_options(readonly=True) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

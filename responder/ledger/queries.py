@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 
 from responder.ledger.schema import actions, events, findings, intakes, panics, sightings
 from responder.ledger.store import Ledger, State, iso
@@ -193,10 +193,42 @@ def show(ledger: Ledger, identifier: str) -> dict[str, Any] | None:
         }
 
 
+def _seen_in_window(ledger: Ledger, filters: Filters) -> tuple[tuple[str, ...], dict[str, set[str]]]:
+    """Actions with a sighting (an artifact received) or a panic inside the window, and for each action every
+    artifact it was seen in there: a token first seen last month and again today belongs to today's report."""
+    window: list[ColumnElement[bool]] = []
+    if filters.since:
+        window.append(intakes.c.received_at >= filters.since)
+    if filters.until:
+        window.append(intakes.c.received_at < filters.until)
+    seen: dict[str, set[str]] = {}
+    with ledger.reader() as connection:
+        query = (
+            select(sightings.c.action_id, intakes.c.reference, intakes.c.artifact_name)
+            .select_from(
+                sightings.join(findings, sightings.c.finding_id == findings.c.id).join(
+                    intakes, findings.c.intake_id == intakes.c.id
+                )
+            )
+            .where(*window)
+        )
+        for row in connection.execute(query):
+            seen.setdefault(row.action_id, set()).add(row.reference or row.artifact_name)
+        panic_window: list[ColumnElement[bool]] = [actions.c.panic_id.is_not(None)]
+        if filters.since:
+            panic_window.append(actions.c.created_at >= filters.since)
+        if filters.until:
+            panic_window.append(actions.c.created_at < filters.until)
+        for action_id in connection.execute(select(actions.c.id).where(*panic_window)).scalars():
+            seen.setdefault(action_id, set())
+    return tuple(seen), seen
+
+
 def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
     """Who was affected by which artifacts, what was revoked, what failed, what is pending, and which
     credentials were found that nothing is configured to revoke."""
-    rows = list_actions(ledger, filters)
+    action_ids, artifacts_of = _seen_in_window(ledger, filters)
+    rows = list_actions(ledger, replace(filters, since=None, until=None, action_ids=action_ids))
     users: dict[tuple[str, str], dict[str, Any]] = {}
     rehearsals = sum(1 for row in rows if row["dry_run"])
     for row in rows:
@@ -220,8 +252,7 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
         )
         if row["subject_login"]:
             entry["subject_login"] = row["subject_login"]
-        if row["artifact"] or row["reference"]:
-            entry["artifacts"].add(row["reference"] or row["artifact"])
+        entry["artifacts"].update(artifacts_of.get(row["action_id"], ()))
         if row["panic_id"]:
             entry["artifacts"].add(f"panic {row['panic_id'][:8]}")
         outcome = row["outcome"] if row["state"] == State.DONE else None

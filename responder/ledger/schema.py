@@ -161,3 +161,11 @@ sightings = Table(
     Column("seen_at", UTCDateTime, nullable=False),
     UniqueConstraint("action_id", "finding_id"),
 )
+
+# Facts about the ledger itself, e.g. the ids of the keys it was started with (hosts must agree on them).
+ledger_meta = Table(
+    "ledger_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+)

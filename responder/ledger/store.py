@@ -6,22 +6,25 @@ actions are always taken before it, so two writers cannot deadlock."""
 
 from __future__ import annotations
 
+import functools
 import json
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from responder.errors import ConfigError
 from responder.ledger import database
 from responder.ledger.chain import GENESIS, ChainReport, EventType, canonical_json, event_hash
-from responder.ledger.schema import actions, chain_head, events, findings, intakes, panics, sightings
+from responder.ledger.schema import actions, chain_head, events, findings, intakes, ledger_meta, panics, sightings
 from responder.model import Outcome, Subject
 
 
@@ -116,6 +119,7 @@ class Claimed:
     attempt: int  # the number of the call about to be made (execute stage)
     verifying: bool  # outcome already recorded; only verification is left
     interrupted: bool  # a previous holder's lease ran out mid-call: the IdP may already have acted
+    lease: str = ""  # this claim's own token: a later claim of the same row (even by this process) differs
 
 
 _INTAKE_COLUMNS = (
@@ -150,7 +154,7 @@ class _Tx:
             return
         head = self.connection.execute(select(chain_head).where(chain_head.c.id == 1).with_for_update()).one()
         seq, prev = head.seq, head.hash
-        ts = iso(self.now)
+        ts = iso(max(self.now, utc_now()))  # taken under the chain lock, so timestamps follow seq
         rows = []
         for type_, intake_id, action_id, body in self.pending:
             seq += 1
@@ -170,6 +174,35 @@ class _Tx:
             prev = digest
         self.connection.execute(insert(events), rows)
         self.connection.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=seq, hash=prev))
+
+
+_CONFLICT_STATES = frozenset({"40P01", "40001"})  # PostgreSQL deadlock_detected, serialization_failure
+
+
+def _is_conflict(exc: OperationalError) -> bool:
+    """A transaction lost a race and can simply run again (not a broken database)."""
+    state = getattr(exc.orig, "sqlstate", None)
+    return state in _CONFLICT_STATES or "database is locked" in str(exc.orig)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _retry_conflicts(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a whole unit of work again after a deadlock or serialization failure (its transaction rolled back)."""
+    retrying = Retrying(
+        retry=retry_if_exception(lambda exc: isinstance(exc, OperationalError) and _is_conflict(exc)),
+        stop=stop_after_attempt(8),
+        wait=wait_random_exponential(multiplier=0.05, max=2.0),
+        reraise=True,
+    )
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return retrying(method, *args, **kwargs)
+
+    return wrapper
 
 
 class Ledger:
@@ -196,14 +229,15 @@ class Ledger:
                 yield tx
                 tx.append_events()
         except OperationalError as exc:
+            if _is_conflict(exc):
+                raise  # retried by @_retry_conflicts around the whole unit of work
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             raise ConfigError(f"ledger at {database.shown(self.engine.url)} failed: {reason}") from None
 
     # ---- intake and panic: plan actions, record sightings -------------------------------------------
 
+    @_retry_conflicts
     def record_intake(self, intake: IntakeRecord, finding_records: Sequence[FindingRecord]) -> Recorded:
-        planned: list[str] = []
-        again: list[str] = []
         with self.transaction() as tx:
             columns = {name: getattr(intake, name) for name in _INTAKE_COLUMNS}
             tx.connection.execute(insert(intakes).values(id=intake.id, received_at=tx.now, **columns))
@@ -212,6 +246,8 @@ class Ledger:
                 {**columns, "findings": len(finding_records), "warnings": list(intake.warnings)},
                 intake_id=intake.id,
             )
+            planned = {action.id: action for record in finding_records for action in record.actions}
+            new, again = self._plan(tx, list(planned.values()))
             for record in finding_records:
                 finding_id = tx.connection.execute(
                     insert(findings)
@@ -229,9 +265,12 @@ class Ledger:
                     )
                     .returning(findings.c.id)
                 ).scalar_one()
-                new, seen = self._plan(tx, record.actions, finding_id)
-                planned += new
-                again += seen
+                for action in record.actions:
+                    tx.connection.execute(
+                        self._insert_ignore(sightings)
+                        .values(action_id=action.id, finding_id=finding_id, seen_at=tx.now)
+                        .on_conflict_do_nothing()
+                    )
                 tx.event(
                     EventType.FINDING_RECORDED,
                     {
@@ -248,8 +287,9 @@ class Ledger:
                     },
                     intake_id=intake.id,
                 )
-        return Recorded(tuple(planned), tuple(again))
+        return Recorded(tuple(new), tuple(again))
 
+    @_retry_conflicts
     def record_panic(self, panic: PanicRecord, planned_actions: Sequence[PlannedAction]) -> Recorded:
         with self.transaction() as tx:
             columns = {name: getattr(panic, name) for name in _PANIC_COLUMNS}
@@ -258,19 +298,20 @@ class Ledger:
                 EventType.PANIC_REQUESTED,
                 {"panic_id": panic.id, **columns, "actions": [a.id for a in planned_actions]},
             )
-            new, again = self._plan(tx, planned_actions, None)
+            new, again = self._plan(tx, planned_actions)
         return Recorded(tuple(new), tuple(again))
 
+    @_retry_conflicts
     def record_sweep(self, started: bool, body: Mapping[str, Any]) -> None:
         with self.transaction() as tx:
             tx.event(EventType.SWEEP_STARTED if started else EventType.SWEEP_FINISHED, body)
 
-    def _plan(
-        self, tx: _Tx, planned_actions: Sequence[PlannedAction], finding_id: int | None
-    ) -> tuple[list[str], list[str]]:
+    def _plan(self, tx: _Tx, planned_actions: Sequence[PlannedAction]) -> tuple[list[str], list[str]]:
+        """Insert each action unless its key exists. Always in key order: two transactions planning the same
+        keys lock them in the same order, so they queue instead of deadlocking."""
         new: list[str] = []
         again: list[str] = []
-        for action in planned_actions:
+        for action in sorted(planned_actions, key=lambda a: a.id):
             statement = self._insert_ignore(actions).values(
                 id=action.id,
                 verb=action.verb,
@@ -315,12 +356,6 @@ class Ledger:
                 )
             else:
                 again.append(action.id)
-            if finding_id is not None:
-                tx.connection.execute(
-                    self._insert_ignore(sightings)
-                    .values(action_id=action.id, finding_id=finding_id, seen_at=tx.now)
-                    .on_conflict_do_nothing()
-                )
         return new, again
 
     def _insert_ignore(self, table: Any) -> Any:
@@ -328,8 +363,20 @@ class Ledger:
 
     # ---- the work queue ----------------------------------------------------------------------------
 
-    def claim(self, owner: str, limit: int, lease_seconds: float, only: Collection[str] | None = None) -> list[Claimed]:
-        """Lease up to `limit` due actions. PostgreSQL: rows locked by another claimer are skipped."""
+    @_retry_conflicts
+    def claim(
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        only: Collection[str] | None = None,
+        *,
+        providers: Collection[str] | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[Claimed]:
+        """Lease up to `limit` due actions, each under its own lease token. PostgreSQL: rows locked by another
+        claimer are skipped. `providers` limits claims to instances this process can act on; `exclude` skips
+        actions this process still has in hand."""
         with self.transaction() as tx:
             now = tx.now
             lease_free = or_(actions.c.lease_until.is_(None), actions.c.lease_until < now)
@@ -340,6 +387,10 @@ class Ledger:
             query = select(actions).where(due, lease_free)
             if only is not None:
                 query = query.where(actions.c.id.in_(list(only)))
+            if providers is not None:
+                query = query.where(actions.c.provider.in_(list(providers)))
+            if exclude:
+                query = query.where(actions.c.id.not_in(list(exclude)))
             query = query.order_by(actions.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
             rows = tx.connection.execute(query).all()
             claimed: list[Claimed] = []
@@ -347,13 +398,14 @@ class Ledger:
             for row in rows:
                 verifying = row.state == State.VERIFYING
                 attempts = row.attempts if verifying else row.attempts + 1
+                lease = f"{owner}/{uuid.uuid4().hex[:12]}"
                 tx.connection.execute(
                     update(actions)
                     .where(actions.c.id == row.id)
                     .values(
                         state=State.VERIFYING if verifying else State.RUNNING,
                         attempts=attempts,
-                        lease_owner=owner,
+                        lease_owner=lease,
                         lease_until=until,
                         updated_at=now,
                     )
@@ -372,16 +424,18 @@ class Ledger:
                         attempt=attempts,
                         verifying=verifying,
                         interrupted=row.state == State.RUNNING,
+                        lease=lease,
                     )
                 )
         return claimed
 
-    def next_attempt(self, action_id: str, owner: str, lease_seconds: float) -> int | None:
+    @_retry_conflicts
+    def next_attempt(self, action_id: str, lease: str, lease_seconds: float) -> int | None:
         """Count one more call before it is made (a crash mid-call still counts it). None: lease lost."""
         with self.transaction() as tx:
             row = tx.connection.execute(
                 update(actions)
-                .where(actions.c.id == action_id, actions.c.lease_owner == owner)
+                .where(actions.c.id == action_id, actions.c.lease_owner == lease)
                 .values(
                     attempts=actions.c.attempts + 1,
                     lease_until=tx.now + timedelta(seconds=lease_seconds),
@@ -391,22 +445,30 @@ class Ledger:
             ).first()
         return None if row is None else int(row.attempts)
 
+    @_retry_conflicts
     def record_attempt(
         self,
         action_id: str,
-        owner: str,
+        lease: str,
         attempt: int,
         outcome: Outcome,
         *,
         final: bool,
         retry_at: datetime | None = None,
         note: str = "",
+        called: bool = True,
+        renew_for: float = 300.0,
     ) -> bool:
-        """Record one call's result. Final outcomes also get an outcome event; credentials reported dead go
-        on to verification, everything else is done and its sealed value erased. False: lease lost."""
+        """Record one call's result (`attempt_made`) and, when final, the outcome (`outcome_recorded`).
+        Credentials reported dead go on to verification under the same lease, renewed; everything else is
+        done and its sealed value erased. `called=False`: nothing reached the IdP (given up, unusable,
+        rehearsal), so no attempt event, and the attempts column is set back to the calls really made.
+        Returns False when the lease was lost (another claim owns the action now)."""
         detail = "; ".join(part for part in (outcome.detail, note) if part)
         with self.transaction() as tx:
             values: dict[str, Any] = {"updated_at": tx.now, "detail": detail}
+            if not called:
+                values["attempts"] = attempt
             if outcome.provider_request_id:
                 values["provider_request_id"] = outcome.provider_request_id
             if outcome.subject is not None:
@@ -415,28 +477,30 @@ class Ledger:
             if final:
                 values["outcome"] = outcome.status.value
                 if outcome.status.credential_dead:
-                    values.update(state=State.VERIFYING, next_attempt_at=tx.now)
+                    renewed = tx.now + timedelta(seconds=renew_for)
+                    values.update(state=State.VERIFYING, next_attempt_at=tx.now, lease_until=renewed)
                 else:
                     values.update(state=State.DONE, sealed=None, finished_at=tx.now, lease_owner=None, lease_until=None)
             elif retry_at is not None:
                 values.update(state=State.PLANNED, next_attempt_at=retry_at, lease_owner=None, lease_until=None)
             changed = tx.connection.execute(
-                update(actions).where(actions.c.id == action_id, actions.c.lease_owner == owner).values(**values)
+                update(actions).where(actions.c.id == action_id, actions.c.lease_owner == lease).values(**values)
             ).rowcount
             if not changed:
                 return False
-            tx.event(
-                EventType.ATTEMPT_MADE,
-                {
-                    "attempt": attempt,
-                    "status": outcome.status.value,
-                    "detail": detail,
-                    "provider_request_id": outcome.provider_request_id or None,
-                    "retry_after": outcome.retry_after,
-                    "rescheduled_for": iso(retry_at) if retry_at else None,
-                },
-                action_id=action_id,
-            )
+            if called:
+                tx.event(
+                    EventType.ATTEMPT_MADE,
+                    {
+                        "attempt": attempt,
+                        "status": outcome.status.value,
+                        "detail": detail,
+                        "provider_request_id": outcome.provider_request_id or None,
+                        "retry_after": outcome.retry_after,
+                        "rescheduled_for": iso(retry_at) if retry_at else None,
+                    },
+                    action_id=action_id,
+                )
             if final:
                 subject = outcome.subject
                 tx.event(
@@ -452,7 +516,8 @@ class Ledger:
                 )
         return True
 
-    def defer(self, action_id: str, owner: str, until: datetime, *, uncount: bool) -> bool:
+    @_retry_conflicts
+    def defer(self, action_id: str, lease: str, until: datetime, *, uncount: bool) -> bool:
         """Hand a claimed action back untouched (the IdP asked everyone to wait): no call was made, so no
         event is written, and the attempt counted at claim time is taken back."""
         with self.transaction() as tx:
@@ -465,15 +530,16 @@ class Ledger:
             if uncount:
                 values.update(state=State.PLANNED, attempts=actions.c.attempts - 1)
             changed = tx.connection.execute(
-                update(actions).where(actions.c.id == action_id, actions.c.lease_owner == owner).values(**values)
+                update(actions).where(actions.c.id == action_id, actions.c.lease_owner == lease).values(**values)
             ).rowcount
         return bool(changed)
 
-    def record_verification(self, action_id: str, owner: str, dead: bool | None, detail: str) -> bool:
+    @_retry_conflicts
+    def record_verification(self, action_id: str, lease: str, dead: bool | None, detail: str) -> bool:
         with self.transaction() as tx:
             changed = tx.connection.execute(
                 update(actions)
-                .where(actions.c.id == action_id, actions.c.lease_owner == owner)
+                .where(actions.c.id == action_id, actions.c.lease_owner == lease)
                 .values(
                     state=State.DONE,
                     verified=dead,
@@ -499,8 +565,9 @@ class Ledger:
                 .select_from(actions)
                 .where(
                     or_(
-                        actions.c.state.in_((State.RUNNING, State.VERIFYING)),
-                        and_(actions.c.state == State.PLANNED, actions.c.next_attempt_at <= now),
+                        actions.c.state == State.RUNNING,
+                        actions.c.lease_until >= now,
+                        and_(actions.c.state.in_((State.PLANNED, State.VERIFYING)), actions.c.next_attempt_at <= now),
                     )
                 )
             )
@@ -508,20 +575,25 @@ class Ledger:
                 query = query.where(actions.c.id.in_(list(only)))
             return int(connection.execute(query).scalar_one())
 
-    def unfinished(self, only: Collection[str] | None = None) -> int:
-        with self.reader() as connection:
-            query = select(func.count()).select_from(actions).where(actions.c.state != State.DONE)
-            if only is not None:
-                query = query.where(actions.c.id.in_(list(only)))
-            return int(connection.execute(query).scalar_one())
-
-    def next_due(self, only: Collection[str] | None = None) -> datetime | None:
-        with self.reader() as connection:
-            query = select(func.min(actions.c.next_attempt_at)).where(actions.c.state != State.DONE)
-            if only is not None:
-                query = query.where(actions.c.id.in_(list(only)))
-            value = connection.execute(query).scalar_one()
-        return None if value is None else value.replace(tzinfo=UTC)
+    @_retry_conflicts
+    def pin_key(self, name: str, key_id: str, how_to_fix: str) -> None:
+        """The first process records each key's id; every later one must present the same key, or nothing it
+        seals would open elsewhere and its fingerprints would not match (a second host with its own key)."""
+        with self.transaction() as tx:
+            stored = tx.connection.execute(
+                select(ledger_meta.c.value).where(ledger_meta.c.name == f"{name}_key_id")
+            ).scalar_one_or_none()
+            if stored is None:
+                tx.connection.execute(
+                    self._insert_ignore(ledger_meta)
+                    .values(name=f"{name}_key_id", value=key_id)
+                    .on_conflict_do_nothing()
+                )
+            elif stored != key_id:
+                raise ConfigError(
+                    f"this ledger was started with another {name} key (id {stored}; this process has {key_id}): "
+                    f"{how_to_fix}"
+                )
 
     # ---- the chain ---------------------------------------------------------------------------------
 
@@ -532,9 +604,9 @@ class Ledger:
             head = connection.execute(select(chain_head).where(chain_head.c.id == 1)).one()
             last = 0
             while True:
-                rows = connection.execute(
-                    select(events).where(events.c.seq > last).order_by(events.c.seq).limit(batch)
-                ).all()
+                # Only up to the head read above: events appended meanwhile belong to the next verification.
+                window = (events.c.seq > last) & (events.c.seq <= head.seq)
+                rows = connection.execute(select(events).where(window).order_by(events.c.seq).limit(batch)).all()
                 if not rows:
                     break
                 for row in rows:

@@ -25,9 +25,9 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def make_settings(ledger_url: str, tmp_path: Path) -> Callable[..., Settings]:
-    def build(**overrides: Any) -> Settings:
+    def build(ledger_extra: dict[str, Any] | None = None, **overrides: Any) -> Settings:
         overrides.setdefault("data_dir", tmp_path / "data")
-        overrides.setdefault("ledger", {"url": ledger_url})
+        overrides.setdefault("ledger", {"url": ledger_url, **(ledger_extra or {})})
         return load_settings(None, **overrides)
 
     return build

@@ -57,7 +57,7 @@ def test_respond_then_every_ledger_view(ledger_url: str, tmp_path: Path, idp: Fa
     rehearsal = run("respond", str(capture), "--dry-run", "-c", str(config), data_dir=data)
     assert rehearsal.returncode == 1, rehearsal.stderr
     assert "dry_run" in rehearsal.stdout
-    assert idp.requests == 0
+    assert idp.mutating_requests == 0  # only read-only introspection, to name the users
 
     acted = run("respond", str(capture), "-c", str(config), "--format", "json", "--actor", "ana", data_dir=data)
     assert acted.returncode == 1, acted.stderr
@@ -79,7 +79,10 @@ def test_respond_then_every_ledger_view(ledger_url: str, tmp_path: Path, idp: Fa
     assert len(table) == 3
     assert {row["subject_id"] for row in table} == {"user-0", "user-1", "user-2"}
     one_user = run("ledger", "list", "--user", "user-1", "--format", "json", "-c", str(config), data_dir=data)
-    assert [row["subject_id"] for row in json.loads(one_user.stdout)] == ["user-1"]
+    assert sorted((row["subject_id"], row["outcome"]) for row in json.loads(one_user.stdout)) == [
+        ("user-1", "dry_run"),  # the rehearsal named the user too
+        ("user-1", "revoked"),
+    ]
     nothing = run(
         "ledger", "list", "--since", "2h", "--trigger", "panic", "-f", "json", "-c", str(config), data_dir=data
     )
@@ -114,7 +117,7 @@ def test_respond_then_every_ledger_view(ledger_url: str, tmp_path: Path, idp: Fa
 
     migrated = run("ledger", "migrate", "-c", str(config), data_dir=data)
     assert migrated.returncode == 0
-    assert "already at revision 0001" in migrated.stdout
+    assert "already at revision 0002" in migrated.stdout
 
     unknown = run("ledger", "show", "no-such-id", "-c", str(config), data_dir=data)
     assert unknown.returncode == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from responder.errors import ConfigError
 from responder.http import DryRunViolation, outcome_for_status, retry_after_seconds
 from responder.ledger.schema import actions, events
 from responder.model import OutcomeStatus, Trigger
@@ -304,8 +306,9 @@ def test_lease_guard_refuses_a_record_from_a_worker_that_lost_the_lease(
     (claimed,) = service.ledger.claim("owner-a", 1, lease_seconds=60)
     from responder.model import Outcome
 
-    assert not service.ledger.record_attempt(claimed.id, "owner-b", 1, Outcome(OutcomeStatus.REVOKED), final=True)
-    assert service.ledger.record_attempt(claimed.id, "owner-a", 1, Outcome(OutcomeStatus.REVOKED), final=True)
+    assert claimed.lease.startswith("owner-a/")
+    assert not service.ledger.record_attempt(claimed.id, "owner-a", 1, Outcome(OutcomeStatus.REVOKED), final=True)
+    assert service.ledger.record_attempt(claimed.id, claimed.lease, 1, Outcome(OutcomeStatus.REVOKED), final=True)
     service.close()
 
 
@@ -333,3 +336,54 @@ def test_retry_after_forms() -> None:
     reset = {"X-Rate-Limit-Reset": str(int(now.timestamp()) + 12)}
     assert retry_after_seconds(httpx.Response(429, headers=reset), now) == 12
     assert retry_after_seconds(httpx.Response(429), now) is None
+
+
+def test_a_call_slower_than_the_lease_is_not_made_twice_by_the_same_worker(
+    make_lab: Callable[..., Settings], idp: FakeIdP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_lab(engine={"threads": 2, "lease_seconds": 0.3})
+    token = random_token()
+    idp.issue(token)
+    original = FakeProvider.execute
+
+    def slow(self: FakeProvider, request: Any) -> Any:
+        time.sleep(1.0)  # longer than the lease: the row becomes claimable while this call is in flight
+        return original(self, request)
+
+    monkeypatch.setattr(FakeProvider, "execute", slow)
+    service = flows.responder(settings)
+    intake(service, settings, tmp_path / "a.har", [token])
+    service.engine(sleep=no_sleep).run(until_idle=True)
+    (row,) = rows(service).values()
+    assert idp.state(token).revoke_calls == 1
+    assert (row.outcome, row.attempts) == ("revoked", 1)
+    assert types_for(service, row.id).count("outcome_recorded") == 1
+    service.close()
+
+
+def test_an_interrupted_last_attempt_still_gets_its_call(
+    make_lab: Callable[..., Settings], idp: FakeIdP, tmp_path: Path
+) -> None:
+    """Killed right after claiming the last allowed attempt, before the call: the next claim must call."""
+    settings = make_lab(engine={"max_attempts": 1, "lease_seconds": 0.3})
+    token = random_token()
+    idp.issue(token)
+    service = flows.responder(settings)
+    intake(service, settings, tmp_path / "a.har", [token])
+    service.ledger.claim("killed-worker", 1, lease_seconds=0.3)  # attempt 1 counted, never made
+    service.engine(sleep=no_sleep).run(until_idle=True)
+    (row,) = rows(service).values()
+    assert (row.outcome, row.verified) == ("revoked", True)
+    assert idp.state(token).revocations == 1
+    assert types_for(service, row.id).count("attempt_made") == 1
+    service.close()
+
+
+def test_a_process_with_another_seal_key_is_refused_before_it_writes(
+    make_settings: Callable[..., Settings], idp: FakeIdP, tmp_path: Path
+) -> None:
+    first = make_settings(providers=[flows.lab_provider(idp.url)], ledger_extra={"seal_key": "11" * 32})
+    flows.responder(first).close()
+    second = make_settings(providers=[flows.lab_provider(idp.url)], ledger_extra={"seal_key": "22" * 32})
+    with pytest.raises(ConfigError, match="another seal key"):
+        flows.responder(second)

@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from responder.ledger import Ledger, open_sealer
+from responder.keys import open_sealer
+from responder.ledger import Ledger
 from responder.ledger.chain import GENESIS, EventType, canonical_json
-from responder.ledger.queries import Filters, export_events, list_actions
+from responder.ledger.queries import Filters, export_events, list_actions, report
 from responder.ledger.schema import actions, events, sightings
+from responder.ledger.store import FindingRecord, IntakeRecord, PlannedAction
 from responder.model import Subject, Trigger
 from responder.plan import action_key
-from responder.seal import SealBroken
+from responder.seal import SealBroken, binding
+from responder.service import Responder
 from responder.settings import Settings, load_settings
 from responder.testing import FakeIdP
 from tests.ledger import flows
@@ -144,9 +150,10 @@ def test_a_pending_credential_is_sealed_to_its_action_and_erased_when_done(
     assert sealed
     assert token.encode() not in sealed
     sealer = open_sealer(lab)
-    assert sealer.unseal(sealed, action_id).reveal() == token
-    with pytest.raises(SealBroken):
-        sealer.unseal(sealed, "another-action")  # bound to its row: a copied blob does not open
+    assert sealer.unseal(sealed, binding(action_id, "lab", "revoke_token")).reveal() == token
+    for elsewhere in (("another-action", "lab", "revoke_token"), (action_id, "other-idp", "revoke_token")):
+        with pytest.raises(SealBroken):
+            sealer.unseal(sealed, binding(*elsewhere))  # a blob moved to another row or provider does not open
 
     service.engine(sleep=lambda _s: None).run(until_idle=True)
     with service.ledger.engine.connect() as connection:
@@ -241,3 +248,85 @@ def test_sweeps_are_recorded_as_start_and_finish(ledger: Ledger) -> None:
     assert event_types(ledger) == ["sweep_started", "sweep_finished"]
     report = ledger.verify_chain()
     assert (report.intact, report.checked, report.head_seq) == (True, 2, 2)
+
+
+def _intake_with(service: Responder, actions_: list[PlannedAction]) -> None:
+    intake_id = str(uuid.uuid4())
+    record = IntakeRecord(intake_id, "upload", "t", "cli", "r", "a.har", "0" * 64, 1, "har", False)
+    findings_ = [
+        FindingRecord(f"{n:064x}", "access_token", "test", True, None, "lab", None, "planned", 1, (a,))
+        for n, a in enumerate(actions_)
+    ]
+    service.ledger.record_intake(record, findings_)
+
+
+def test_overlapping_intakes_on_postgresql_queue_instead_of_deadlocking(
+    pg_url: str, tmp_path: Path, idp: FakeIdP
+) -> None:
+    """Two uploads sharing credentials in opposite order lock the same rows in the same (key) order."""
+    service = flows.responder(_settings(pg_url, tmp_path / "data", idp))
+    errors: list[BaseException] = []
+
+    def upload(order: list[PlannedAction]) -> None:
+        try:
+            for _ in range(15):
+                _intake_with(service, order)
+        except BaseException as exc:
+            errors.append(exc)
+
+    shared = [
+        PlannedAction(str(uuid.uuid4()), "revoke_token", "lab", f"{n:064x}", "access_token", None, "upload", "t", False)
+        for n in range(6)
+    ]
+    threads = [
+        threading.Thread(target=upload, args=(order,)) for order in (shared, shared[::-1], shared[2:] + shared[:2])
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(list_actions(service.ledger, Filters())) == 6
+    assert service.ledger.verify_chain().intact
+    service.close()
+
+
+def test_verify_while_others_append_reports_an_intact_chain(pg_url: str, tmp_path: Path, idp: FakeIdP) -> None:
+    service = flows.responder(_settings(pg_url, tmp_path / "data", idp))
+    done = threading.Event()
+
+    def write() -> None:
+        while not done.is_set():
+            service.ledger.record_sweep(True, {"source": "support"})
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        results = [service.ledger.verify_chain(batch=7) for _ in range(20)]
+    finally:
+        done.set()
+        writer.join()
+    assert all(result.intact for result in results), [r.problem for r in results if not r.intact]
+    assert results[-1].checked > 0
+    service.close()
+
+
+def test_the_report_counts_a_credential_seen_again_inside_the_window(lab: Settings, tmp_path: Path) -> None:
+    token = random_token()
+    clock = {"now": datetime(2026, 10, 1, tzinfo=UTC)}
+    service = flows.responder(lab)
+    service.ledger._clock = lambda: clock["now"]  # first upload a month ago
+    service.intake(
+        flows.scan(lab, flows.capture(tmp_path / "old.har", [token])),
+        trigger=Trigger.UPLOAD, actor="t", source="zendesk", reference="ticket 1",
+    )  # fmt: skip
+    clock["now"] = datetime.now(UTC)
+    service.intake(
+        flows.scan(lab, flows.capture(tmp_path / "new.har", [token])),
+        trigger=Trigger.UPLOAD, actor="t", source="zendesk", reference="ticket 2",
+    )  # fmt: skip
+    this_week = report(service.ledger, Filters(since=datetime.now(UTC) - timedelta(days=7)))
+    assert [user["artifacts"] for user in this_week["users"]] == [["ticket 2"]]
+    everything = report(service.ledger, Filters())
+    assert [user["artifacts"] for user in everything["users"]] == [["ticket 1", "ticket 2"]]
+    service.close()

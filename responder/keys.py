@@ -1,0 +1,66 @@
+"""responder's own keys: the fingerprint key (HMAC) and the seal key (AES-GCM). From settings, from a file,
+or generated once into the data directory; each has a public id so hosts sharing a ledger can prove they
+agree before anything is written."""
+
+from __future__ import annotations
+
+from responder.errors import ConfigError
+from responder.seal import Sealer
+from responder.secret import Fingerprinter, load_or_create_key
+from responder.settings import Settings
+
+
+def fingerprinter(settings: Settings) -> Fingerprinter:
+    """Key from RESPONDER_FINGERPRINT_KEY, else generated once into the data directory (0600)."""
+    if settings.fingerprint_key is not None:
+        key = settings.fingerprint_key.get_secret_value().encode()
+        if len(key) < 16:
+            raise ConfigError("RESPONDER_FINGERPRINT_KEY must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
+        return Fingerprinter(key)
+    key_file = settings.data_dir / "fingerprint.key"
+    try:
+        return Fingerprinter(load_or_create_key(key_file))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read or create {key_file} ({exc.strerror}); set RESPONDER_DATA_DIR to a "
+            "writable directory or RESPONDER_FINGERPRINT_KEY"
+        ) from None
+    except ValueError:
+        raise ConfigError(
+            f"{key_file} is not a valid key (expected 64 hex characters); remove it to "
+            "generate a new one (fingerprints will change)"
+        ) from None
+
+
+def open_sealer(settings: Settings) -> Sealer:
+    """Seal key from settings, from seal_key_file, or generated once into data_dir/seal.key (0600)."""
+    ledger = settings.ledger
+    if ledger.seal_key is not None:
+        return Sealer(_hex_key(ledger.seal_key.get_secret_value(), "ledger.seal_key"))
+    path = ledger.seal_key_file
+    if path is not None:
+        try:
+            return Sealer(_hex_key(path.read_text(), f"ledger.seal_key_file {path}"))
+        except FileNotFoundError:
+            raise ConfigError(f"ledger.seal_key_file {path} does not exist (create it: openssl rand -hex 32)") from None
+        except OSError as exc:
+            raise ConfigError(f"ledger.seal_key_file {path}: {exc.strerror}") from None
+    path = settings.data_dir / "seal.key"
+    try:
+        return Sealer(load_or_create_key(path))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read or create {path} ({exc.strerror}); set RESPONDER_DATA_DIR to a writable directory"
+        ) from None
+    except ValueError:
+        raise ConfigError(f"{path} is not a valid key (expected 64 hex characters)") from None
+
+
+def _hex_key(text: str, where: str) -> bytes:
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise ConfigError(f"{where}: expected 64 hex characters (openssl rand -hex 32)") from None
+    if len(key) != 32:
+        raise ConfigError(f"{where}: expected 32 bytes (64 hex characters), got {len(key)}")
+    return key
