@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from responder.ledger import open_ledger
-from responder.ledger.schema import actions
+from responder.ledger.schema import actions, events
 from responder.model import Trigger
 from responder.settings import load_settings
 from responder.testing import FakeIdP
@@ -73,6 +74,15 @@ def outcomes(config: Path) -> list[Any]:
     return rows
 
 
+def outcome_events_per_action(config: Path) -> Counter[str]:
+    ledger = open_ledger(load_settings(config), migrate=False)
+    with ledger.engine.connect() as connection:
+        query = select(events.c.action_id).where(events.c.type == "outcome_recorded")
+        counted = Counter(connection.execute(query).scalars())
+    ledger.close()
+    return counted
+
+
 def worker(config: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [*RESPONDER, "work", "--until-idle", "--config", str(config)],
@@ -124,6 +134,7 @@ def test_sigkill_at_random_points_loses_nothing_and_revokes_nothing_twice(
         assert {row.outcome for row in rows} <= {"revoked", "already_invalid"}, note
         assert all(row.verified is True for row in rows), note
         assert all(row.sealed is None for row in rows)
+        assert set(outcome_events_per_action(config).values()) == {1}, note  # one outcome per action, ever
         for row in rows:
             if row.outcome == "already_invalid":  # only a call interrupted by a kill can explain this
                 assert "interrupted" in row.detail, note
@@ -153,6 +164,7 @@ def test_four_workers_on_postgresql_execute_each_action_exactly_once(pg_url: str
         rows = outcomes(config)
         assert {row.outcome for row in rows} == {"revoked"}
         assert all(row.attempts == 1 and row.verified is True for row in rows)
+        assert set(outcome_events_per_action(config).values()) == {1}
         assert all(idp.state(token).revoke_calls == 1 for token in tokens)
         shares = [int(e.decode().rsplit("work: ", 1)[1].split(" ", 1)[0]) for e in errors]
         assert sum(shares) == len(tokens)
