@@ -143,6 +143,8 @@ def test_sigkill_at_random_points_loses_nothing_and_revokes_nothing_twice(
         assert all(idp.state(token).revocations == 1 for token in tokens), note
         repeats = sum(idp.state(token).revoke_calls - 1 for token in tokens)
         assert repeats <= kills * threads, note
+        interrupted = sum(1 for row in rows if row.outcome == "already_invalid")
+        print(f"{backend}: {note}; repeated calls {repeats}; finished as already_invalid after a kill {interrupted}")
         verify = subprocess.run([*RESPONDER, "ledger", "verify", "--config", str(config)], capture_output=True)
         assert verify.returncode == 0, verify.stderr.decode()
         assert b"ledger intact" in verify.stdout
