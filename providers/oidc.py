@@ -21,7 +21,17 @@ from providers._settings import PluginSettings, validate_settings
 from responder.errors import ConfigError
 from responder.http import outcome_for_status
 from responder.interfaces import CheckResult
-from responder.model import ActionRequest, Finding, Kind, Outcome, OutcomeStatus, Subject, Target, Verb
+from responder.model import (
+    ActionRequest,
+    Finding,
+    Kind,
+    Outcome,
+    OutcomeStatus,
+    Subject,
+    Target,
+    Verb,
+    subject_from_claims,
+)
 from responder.secret import Secret, read_secret
 
 _HINTS = {Kind.ACCESS_TOKEN: "access_token", Kind.REFRESH_TOKEN: "refresh_token"}
@@ -78,8 +88,7 @@ class OidcProvider:
     def plan(self, finding: Finding) -> tuple[Target, ...]:
         if finding.kind not in _REVOCABLE:
             return ()
-        sub = finding.claims.get("sub")
-        subject = Subject(self.name, sub) if sub and not sub.startswith("fingerprint:") else None
+        subject = subject_from_claims(self.name, finding.claims)
         return (Target(Verb.REVOKE_TOKEN, uses_credential=True, subject=subject),)
 
     # ---- I/O ---------------------------------------------------------------------------------------

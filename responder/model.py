@@ -168,6 +168,12 @@ class Subject:
     login: str = ""
 
 
+def subject_from_claims(provider: str, claims: Mapping[str, str]) -> Subject | None:
+    """The user a JWT names by `sub`, unless the claim was masked because it equals a credential."""
+    sub = claims.get("sub", "")
+    return Subject(provider, sub) if sub and not sub.startswith("fingerprint:") else None
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """One thing a provider can do about a finding, decided without I/O (the plan)."""

@@ -31,6 +31,7 @@ from responder.model import (
     Subject,
     Target,
     Verb,
+    subject_from_claims,
 )
 
 _REVOCABLE = frozenset({Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.SESSION_COOKIE, Kind.API_KEY, Kind.JWT})
@@ -195,8 +196,7 @@ class FakeProvider:
     def plan(self, finding: Finding) -> tuple[Target, ...]:
         if finding.kind not in _REVOCABLE:
             return ()
-        sub = finding.claims.get("sub")
-        subject = Subject(self.name, sub) if sub and not sub.startswith("fingerprint:") else None
+        subject = subject_from_claims(self.name, finding.claims)
         return (Target(Verb.REVOKE_TOKEN, uses_credential=True, subject=subject),)
 
     def execute(self, request: ActionRequest) -> Outcome:
