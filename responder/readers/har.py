@@ -131,16 +131,19 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _pairs(items: Any) -> Iterator[tuple[str, str]]:
+def _pairs(items: Any) -> list[tuple[str, str]]:
     if isinstance(items, dict):  # some tools write {"Name": "value"} instead of [{"name", "value"}]
         items = [{"name": k, "value": v} for k, v in items.items()]
     if not isinstance(items, list):
-        return
+        return []
+    pairs = []  # a list, not a generator: this runs for every header of every entry
     for item in items:
-        if isinstance(item, dict):
-            name, value = item.get("name"), item.get("value")
-            if value:
-                yield (name if isinstance(name, str) else str(name)), (value if isinstance(value, str) else str(value))
+        if isinstance(item, dict) and (value := item.get("value")):
+            name = item.get("name")
+            pairs.append(
+                (name if isinstance(name, str) else str(name), value if isinstance(value, str) else str(value))
+            )
+    return pairs
 
 
 def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -> Iterator[Observation]:
@@ -217,19 +220,25 @@ def _vendor_fields(
 ) -> Iterator[Observation]:
     """Exporter-specific `_*` fields (and unknown keys) may hold URLs, headers or bodies: scan their strings."""
     for side, container in ((Side.NONE, entry), (Side.REQUEST, request), (Side.RESPONSE, response)):
-        where = Where(entry=index, side=side, host=host, path=path, seen_at=seen_at, member=ctx.member)
+        where: Where | None = None
         for key, value in container.items():
-            if key == "_webSocketMessages" or not key.startswith("_") or value in (None, "", [], {}):
+            if not key.startswith("_") or key == "_webSocketMessages" or value in (None, "", [], {}):
                 continue
             if isinstance(value, str):
-                if _may_hold_credential(value):
-                    yield where.observe(Field.EXTENSION, key, value)
+                text = value
             elif isinstance(value, dict | list):
                 # One C-speed dump instead of a Python walk over (often large) stack traces; the text
                 # detectors find URLs, pairs and token shapes in it just the same.
-                text = json.dumps(value, ensure_ascii=False)
-                if _may_hold_credential(text):
-                    yield where.observe(Field.EXTENSION, key, text)
+                text = _dump(value)
+            else:
+                continue
+            if _may_hold_credential(text):
+                if where is None:
+                    where = Where(entry=index, side=side, host=host, path=path, seen_at=seen_at, member=ctx.member)
+                yield where.observe(Field.EXTENSION, key, text)
+
+
+_dump = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps(value, ensure_ascii=False) does, built once
 
 
 def _may_hold_credential(text: str) -> bool:

@@ -142,11 +142,6 @@ def host_and_path(url: str) -> tuple[str, str]:
         return "", ""
 
 
-@lru_cache(maxsize=4096)
-def _lower(name: str) -> str:
-    return name.lower()
-
-
 def split_cookie_header(value: str) -> Iterator[tuple[str, str]]:
     """`a=1; b=2` → (a, 1), (b, 2). A value may itself contain '='."""
     for part in value.split(";"):
@@ -203,23 +198,43 @@ def url_observations(where: Where, url: str, *, context: str = "") -> Iterator[O
                 yield where.observe(Field.URL_FRAGMENT, name, value, context=context)
 
 
+# What a header name calls for, decided once per distinct name (a HAR repeats the same few dozen).
+_SKIP, _COOKIE, _SET_COOKIE, _URL, _NAMED, _SHAPE_ONLY = range(6)
+
+
+@lru_cache(maxsize=4096)
+def _header_role(raw_name: str) -> tuple[int, str, str]:
+    name = raw_name.strip()
+    lowered = name.lower()
+    if lowered in IGNORED_HEADERS or lowered.startswith(":"):  # :path etc. are covered by the URL
+        return _SKIP, name, lowered
+    if lowered == "cookie":
+        return _COOKIE, name, lowered
+    if lowered == "set-cookie":
+        return _SET_COOKIE, name, lowered
+    if lowered in URL_HEADERS:
+        return _URL, name, lowered
+    return (_NAMED if gate.header_name(name) else _SHAPE_ONLY), name, lowered
+
+
 def header_observations(where: Where, headers: Iterable[tuple[str, str]]) -> Iterator[Observation]:
     for raw_name, value in headers:
-        name = raw_name.strip()
-        lowered = _lower(name)
-        if not value or lowered in IGNORED_HEADERS:
+        if not value:
             continue
-        if lowered == "cookie":
+        role, name, lowered = _header_role(raw_name)
+        if role == _SKIP:
+            continue
+        if role == _COOKIE:
             for cookie_name, cookie_value in split_cookie_header(value):
                 if gate.cookie(cookie_name, cookie_value):
                     yield where.observe(Field.COOKIE, cookie_name, cookie_value, context="cookie-header")
-        elif lowered == "set-cookie":
+        elif role == _SET_COOKIE:
             for cookie_name, cookie_value, expires in parse_set_cookie(value, where.seen_at):
                 if gate.cookie(cookie_name, cookie_value):
                     yield where.observe(Field.SET_COOKIE, cookie_name, cookie_value, expires_at=expires)
-        elif lowered in URL_HEADERS:
+        elif role == _URL:
             yield from url_observations(where, value, context=lowered)
-        elif not lowered.startswith(":") and gate.header(name, value):  # :path etc. are covered by the URL
+        elif role == _NAMED or gate.value_has_token_shape(value):
             yield where.observe(Field.HEADER, name, value)
 
 
