@@ -73,6 +73,20 @@ _MULTIPART_PART = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _URL = re.compile(r"https?://[^\s\"'<>\\]+")
+_AUTH_ANCHORS = ("bearer", "ssws", "basic")
+_CURL_ANCHORS = ("-h ", "--header", "-u ", "--user", "-b ", "--cookie")
+# Every literal `expand` starts from, in the lower-cased text: no anchor, nothing to expand (URLs aside).
+ANCHORS = (
+    *_NAME_ANCHORS,
+    *_HEADER_ANCHORS,
+    *_AUTH_ANCHORS,
+    *_CURL_ANCHORS,
+    '"name"',
+    "<input",
+    "form-data",
+)
+# A URL `_urls` would expand: one with a query, a fragment or userinfo.
+MARKED_URL = re.compile(r"https?://[^\s\"'<>\\]*[?#@]")
 
 
 def expand(obs: Observation) -> Iterator[Observation]:
@@ -85,7 +99,7 @@ def expand(obs: Observation) -> Iterator[Observation]:
         for position in positions(lower, '"name"'):
             if (match := _HAR_PAIR.match(text, position)) is not None:
                 yield _derived(obs, json_unescape(match.group(1)), json_unescape(match.group(2)), "pair")
-    for anchor in ("bearer", "ssws", "basic"):
+    for anchor in _AUTH_ANCHORS:
         for position in positions(lower, anchor):
             if position and text[position - 1].isalnum():
                 continue

@@ -17,6 +17,7 @@ from responder.model import Kind
 
 # Header and payload are base64url JSON objects ("eyJ" = '{"'); the signature may be empty (alg none).
 JWT_PATTERN = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+ANCHOR = "eyJ"
 _JWT_AT_ANCHOR = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 RECORDED_CLAIMS = ("iss", "sub", "sid", "aud", "azp", "exp", "typ", "oid", "tid")
 # A JWT that names no principal, session, client or scope is not a credential (e.g. a PoP nonce {"ts":…}).
@@ -119,4 +120,4 @@ def decode(token: str) -> DecodedJwt | None:
 
 
 def find_jwts(text: str) -> Iterator[str]:
-    return matches_at_anchor(text, "eyJ", _JWT_AT_ANCHOR)
+    return matches_at_anchor(text, ANCHOR, _JWT_AT_ANCHOR)

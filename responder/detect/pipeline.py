@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
+from functools import cache
 
 from responder.detect import catalog, names
 from responder.detect.catalog import SUSPICIOUS_COOKIE_NAME, cookie_format
-from responder.detect.expand import expand
+from responder.detect.expand import ANCHORS, MARKED_URL, expand
+from responder.detect.jwt import ANCHOR as JWT_ANCHOR
 from responder.detect.jwt import decode, find_jwts
-from responder.detect.shapes import find_shapes
+from responder.detect.shapes import SHAPES, find_shapes
 from responder.detect.values import is_credential_like, is_placeholder, looks_like_code
 from responder.model import Candidate, Family, Field, Kind, Observation
 from responder.secret import Secret
@@ -20,12 +22,18 @@ FREE_TEXT = frozenset({Field.BODY, Field.TEXT_LINE, Field.WS_MESSAGE, Field.EXTE
 _GENERIC_KINDS = frozenset({Kind.JWT})
 _URLISH_CONTEXTS = frozenset({"param", "param-loose", "url", "location", "referer", "redirectURL"})
 _FREE_TEXT_FIELDS = FREE_TEXT | {Field.JSON_BODY}
+# Up to this length one regex pass that finds no anchor is cheaper than the dozens of `find` passes the
+# detectors make. Longer texts nearly always hold some anchor (a URL with a query), so they skip the check.
+PREFILTER_MAX = 16 * 1024
 
 
 def detect(obs: Observation) -> Iterator[Candidate]:
     seen: set[str] = set()
     field = obs.location.field
     if field is Field.EXTENSION or (field in _FREE_TEXT_FIELDS and not obs.location.name):  # vendor keys say nothing
+        text = obs.value.reveal()
+        if len(text) <= PREFILTER_MAX and not may_hold_anything(text):
+            return
         if obs.context != "script":
             for derived in expand(obs):
                 yield from _once(_named(derived), seen)
@@ -35,6 +43,22 @@ def detect(obs: Observation) -> Iterator[Candidate]:
         return
     yield from _once(_named(obs), seen)
     yield from _once(_anywhere(obs, strict=obs.location.field in FREE_TEXT), seen)
+
+
+def may_hold_anything(text: str) -> bool:
+    """False only if free text holds none of the literals the text detectors start from (`expand`'s anchors,
+    JWT and vendor-shape prefixes) and no URL with a query, fragment or userinfo: then none can find anything.
+    Searched in the lower-cased text, which holds every anchor the original does."""
+    lower = text.lower()
+    return any(anchor in lower for anchor in _anchors()) or MARKED_URL.search(text) is not None
+
+
+@cache
+def _anchors() -> tuple[str, ...]:
+    """One `in` per literal: for short texts the call overhead dominates, and a regex alternation costs
+    more per character than all the passes together."""
+    triggers = [trigger.lower() for shape in SHAPES for trigger in shape.triggers]
+    return tuple(sorted({*ANCHORS, *triggers, JWT_ANCHOR.lower()}))
 
 
 def _known_non_credential(obs: Observation) -> bool:
