@@ -288,7 +288,9 @@ class AuthentikProvider:
         """The uuids of the user's sessions. The answer is filtered by user pk too: should the username filter
         ever be ignored, other users' sessions must not be touched."""
         items = self._pages("/core/authenticated_sessions/", {"user__username": user.username}, step, VIEW_SESSION)
-        return [str(item["uuid"]) for item in items if item.get("user") == user.pk and isinstance(item.get("uuid"), str)]
+        return [
+            str(item["uuid"]) for item in items if item.get("user") == user.pk and isinstance(item.get("uuid"), str)
+        ]
 
     def _refresh_tokens(self, user: _User, step: str, *, include_expired: bool = True) -> list[int]:
         """The ids of the user's refresh tokens that are not revoked yet (filtered by owner here too)."""
