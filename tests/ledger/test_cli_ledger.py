@@ -218,7 +218,7 @@ def test_a_provider_plugin_that_is_not_installed_is_named(tmp_path: Path) -> Non
     config.write_text('[[providers]]\nname = "corp"\nplugin = "okta"\nbase_url = "https://corp.okta.example"\n')
     result = run("work", "--until-idle", "-c", str(config), data_dir=tmp_path / "data")
     assert result.returncode == 2
-    assert "providers.corp: plugin 'okta' is not installed (installed: fake" in result.stderr
+    assert "providers.corp: plugin 'okta' is not installed (installed: authentik, fake, oidc)" in result.stderr
 
 
 def test_help_explains_the_new_commands(tmp_path: Path) -> None:
