@@ -32,7 +32,9 @@ from responder.readers.httpparts import (
 from responder.secret import Secret
 
 # Every parameter name in names.PARAMS contains one of these (lower case).
-_NAME_ANCHORS = ("token", "pass", "pwd", "secret", "code", "assertion", "samlresponse", "key", "bearer", "jwt")
+_NAME_ANCHORS = (
+    "token", "pass", "pwd", "secret", "code", "assertion", "samlresponse", "key", "bearer", "jwt", "session_id",
+)  # fmt: skip
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _MAX_NAME = 48
 _MAX_TAG = 4096

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
+from responder.detect.expand import _NAME_ANCHORS
+from responder.detect.names import PARAMS
 from responder.detect.pipeline import detect
 from responder.model import Family, Field, Kind, Side
+from responder.plugins import load_readers
 from responder.readers.httpparts import Where
+from responder.scan import Scanner
+from responder.secret import Fingerprinter
+from responder.settings import ScanSettings
 
 
 def jwt(claims: dict[str, object], header: dict[str, object] | None = None) -> str:
@@ -252,3 +259,15 @@ def test_bearer_value_excludes_the_scheme() -> None:
     where = Where(entry=0, side=Side.REQUEST, host="api.example.com", path="/")
     [candidate] = detect(where.observe(Field.HEADER, "Authorization", "Bearer " + OPAQUE))
     assert candidate.value.reveal() == OPAQUE
+
+
+def test_every_credential_parameter_name_has_a_free_text_anchor() -> None:
+    """Free text is only searched around anchors; a name without one is never found as `name=value` there."""
+    assert [name for name in PARAMS if not any(anchor in name.lower() for anchor in _NAME_ANCHORS)] == []
+
+
+def test_a_session_id_pair_in_free_text_is_found(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("2026-11-29 GET /account?x=1 session_id=Qm9vN2tQx7vT2mLp9sW3 status=200\n")
+    report = Scanner(load_readers(), Fingerprinter(b"k" * 32), ScanSettings()).scan(log)
+    assert [f.value.reveal() for f in report.findings] == ["Qm9vN2tQx7vT2mLp9sW3"]
