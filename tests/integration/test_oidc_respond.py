@@ -106,9 +106,9 @@ def test_respond_revokes_a_real_login_names_the_user_and_is_idempotent(
     report = json.loads(
         run("ledger", "report", "-f", "json", "-c", str(settings_file), data_dir=tmp_path / "data").stdout
     )
-    assert [(u["subject_id"], u["revoked"] + u["already_invalid"]) for u in report["users"]] == [
-        ("carol@example.com", 2)
-    ]
+    # The token that was already dead when its turn came names no user (introspection says only "inactive").
+    assert sum(u["revoked"] + u["already_invalid"] for u in report["users"]) == 2
+    assert "carol@example.com" in {u["subject_id"] for u in report["users"] if u["revoked"]}
 
 
 def test_a_token_already_dead_is_recorded_as_already_invalid(oidc_provider: RunningOP, tmp_path: Path) -> None:
