@@ -10,6 +10,7 @@ it, but its verification says "cannot tell": resource servers that do not intros
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -118,7 +119,7 @@ class OidcProvider:
                     return Outcome(OutcomeStatus.ALREADY_INVALID, "introspection: inactive", subject=subject)
                 subject = self._subject(claims) or subject
             elif not (response.status_code == 400 and self_contained):
-                return self._failure(outcome_for_status(response, target_gone=frozenset()), "introspection")
+                return self._answer(response, "introspection")
         if metadata.revocation_endpoint is None:
             return Outcome(OutcomeStatus.UNSUPPORTED, "the provider offers no revocation endpoint", subject=subject)
         response = self._server.revoke(request.credential, self._client, hint)
@@ -127,8 +128,7 @@ class OidcProvider:
             if self_contained:
                 detail = "self-contained JWT the provider can neither introspect nor revoke: valid until it expires"
             return Outcome(OutcomeStatus.UNSUPPORTED, detail, subject=subject)
-        outcome = self._failure(outcome_for_status(response, target_gone=frozenset()), "revocation")
-        return Outcome(outcome.status, outcome.detail, outcome.provider_request_id, outcome.retry_after, subject)
+        return replace(self._answer(response, "revocation"), subject=subject)
 
     def verify(self, request: ActionRequest) -> bool | None:
         if request.credential is None:
@@ -181,13 +181,15 @@ class OidcProvider:
         login = claims.get("username") or claims.get("email") or ""
         return Subject(self.name, sub, str(login))
 
-    def _failure(self, outcome: Outcome, step: str) -> Outcome:
+    def _answer(self, response: httpx.Response, step: str) -> Outcome:
+        """The shared status meaning, with the step named. No 404 reading: RFC 7009/7662 never mean "gone"."""
+        outcome = outcome_for_status(response, target_gone=frozenset())
         if outcome.status is OutcomeStatus.REVOKED:
             return outcome
         detail = f"{step}: {outcome.detail}"
-        if "credentials were refused" in outcome.detail:
+        if response.status_code == 401:
             detail = f"{step}: client {self._client.client_id!r} was refused (check client_id and secret)"
-        return Outcome(outcome.status, detail, outcome.provider_request_id, outcome.retry_after)
+        return replace(outcome, detail=detail)
 
 
 def _error(response: httpx.Response) -> str:
