@@ -351,18 +351,27 @@ class AuthentikProvider:
 
     def _delete_one_by_one(self, user: _User) -> Outcome:
         uuids = self._sessions(user, "list sessions")
-        deleted = 0
-        for number, uuid in enumerate(uuids):
-            response = self._send("DELETE", f"/core/authenticated_sessions/{quote(uuid, safe='')}/")
-            if response.status_code == 404:
-                continue  # ended meanwhile (by the user, an expiry, or an earlier attempt)
-            if not response.is_success:
-                failed = self._failure(response, f"delete session {number + 1} of {len(uuids)}", DELETE_SESSION)
-                return replace(failed, detail=f"{failed.detail} ({deleted} ended before)")
-            deleted += 1
+        paths = [f"/core/authenticated_sessions/{quote(uuid, safe='')}/" for uuid in uuids]
+        deleted, failed = self._delete_each(paths, "delete session", DELETE_SESSION, "ended")
+        if failed is not None:
+            return failed
         if deleted == 0:
             return Outcome(OutcomeStatus.ALREADY_INVALID, "no session of the user was left")
         return Outcome(OutcomeStatus.REVOKED, f"ended {deleted} session(s) of the user, one by one")
+
+    def _delete_each(self, paths: list[str], step: str, permission: str, done: str) -> tuple[int, Outcome | None]:
+        """DELETE each object; 404 means it went meanwhile (the user, an expiry, an earlier attempt). Returns
+        how many were deleted and, if one failed, that failure (naming how many went before it)."""
+        deleted = 0
+        for number, path in enumerate(paths):
+            response = self._send("DELETE", path)
+            if response.status_code == 404:
+                continue
+            if not response.is_success:
+                failed = self._failure(response, f"{step} {number + 1} of {len(paths)}", permission)
+                return deleted, replace(failed, detail=f"{failed.detail} ({deleted} {done} before)")
+            deleted += 1
+        return deleted, None
 
     def _revoke_refresh_tokens(self, request: ActionRequest) -> Outcome:
         user = self._subject_user(request)
@@ -374,15 +383,10 @@ class AuthentikProvider:
 
     def _delete_refresh_tokens(self, user: _User) -> Outcome:
         ids = self._refresh_tokens(user, "list refresh tokens")
-        deleted = 0
-        for number, token_id in enumerate(ids):
-            response = self._send("DELETE", f"/oauth2/refresh_tokens/{token_id}/")
-            if response.status_code == 404:
-                continue
-            if not response.is_success:
-                failed = self._failure(response, f"delete refresh token {number + 1} of {len(ids)}", DELETE_REFRESH)
-                return replace(failed, detail=f"{failed.detail} ({deleted} deleted before)")
-            deleted += 1
+        paths = [f"/oauth2/refresh_tokens/{token_id}/" for token_id in ids]
+        deleted, failed = self._delete_each(paths, "delete refresh token", DELETE_REFRESH, "deleted")
+        if failed is not None:
+            return failed
         if deleted == 0:
             return Outcome(OutcomeStatus.ALREADY_INVALID, "the user had no live refresh token")
         return Outcome(OutcomeStatus.REVOKED, f"deleted {deleted} refresh token(s) of the user")
