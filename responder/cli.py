@@ -20,15 +20,14 @@ from responder.cli_common import (
     EXIT_FOUND,
     EXIT_UNREADABLE,
     ConfigOption,
+    load,
     scan_paths,
 )
 from responder.cli_ledger import ledger_app
 from responder.cli_providers import providers_app
 from responder.cli_respond import panic, respond, work
 from responder.errors import ResponderError
-from responder.log import configure_logging
 from responder.output import jsonout, sarif, table
-from responder.settings import load_settings
 
 app = typer.Typer(
     name="responder",
@@ -100,8 +99,7 @@ def scan(
 
     Exit status: 0 nothing found, 1 credentials found, 2 usage or configuration error, 3 nothing could be read.
     """
-    settings = load_settings(config)
-    configure_logging(json=settings.log_json or output_format != OutputFormat.table, level=settings.log_level)
+    settings = load(config, machine=output_format != OutputFormat.table)
     log = structlog.get_logger("responder.scan")
     results = scan_paths(settings, paths, out_dir, log)
 

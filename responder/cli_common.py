@@ -11,10 +11,11 @@ from rich.console import Console
 
 from responder.errors import ResponderError, UnreadableArtifact
 from responder.keys import fingerprinter
+from responder.log import configure_logging
 from responder.plugins import load_readers
 from responder.sanitize.writer import Sanitizer
 from responder.scan import Scanner, ScanReport, mask_secret_claims
-from responder.settings import Settings
+from responder.settings import Settings, load_settings
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_UNREADABLE, EXIT_ATTENTION = 0, 1, 2, 3, 4
 
@@ -24,6 +25,13 @@ ConfigOption = Annotated[
         "--config", "-c", envvar="RESPONDER_CONFIG", help="TOML settings file (RESPONDER_* env wins).", dir_okay=False
     ),
 ]
+
+
+def load(config: Path | None, *, machine: bool = False, **overrides: Any) -> Settings:
+    """Settings for a command, and logging set up from them (JSON lines when stdout is for a machine)."""
+    settings = load_settings(config, **overrides)
+    configure_logging(json=settings.log_json or machine, level=settings.log_level)
+    return settings
 
 
 def scan_paths(

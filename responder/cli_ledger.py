@@ -8,19 +8,16 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from responder.cli_common import ConfigOption
+from responder.cli_common import ConfigOption, load
 from responder.errors import ConfigError
 from responder.ledger import database, open_ledger
 from responder.ledger.queries import ACTION_COLUMNS, PENDING, Filters, export_events, list_actions, report, show
-from responder.log import configure_logging
-from responder.settings import Settings, load_settings
 
 ledger_app = typer.Typer(
     help="The tamper-evident record of every forced logout: list, show, verify, report, export, migrate.",
@@ -68,12 +65,6 @@ FormatOption = Annotated[ListFormat, typer.Option("--format", "-f", help="table,
 _OUTCOMES = {"revoked", "already_invalid", "dry_run", "unsupported", "failed_permanent", PENDING}
 
 
-def _settings(config: Path | None, machine: bool) -> Settings:
-    settings = load_settings(config)
-    configure_logging(json=settings.log_json or machine, level=settings.log_level)
-    return settings
-
-
 def _filters(
     since: str | None,
     until: str | None,
@@ -113,7 +104,7 @@ def list_command(
 ) -> None:
     """Every forced-logout action: who, where, what, why, outcome, attempts, verified dead or not."""
     filters = _filters(since, until, user, provider, trigger, outcome)
-    ledger = open_ledger(_settings(config, output_format != ListFormat.table))
+    ledger = open_ledger(load(config, machine=output_format != ListFormat.table))
     try:
         rows = list_actions(ledger, filters)
     finally:
@@ -150,7 +141,7 @@ def show_command(
     config: ConfigOption = None,
 ) -> None:
     """One action with every event recorded for it, or one intake with its findings and actions."""
-    ledger = open_ledger(_settings(config, output_format != ListFormat.table))
+    ledger = open_ledger(load(config, machine=output_format != ListFormat.table))
     try:
         found = show(ledger, identifier)
     finally:
@@ -183,7 +174,7 @@ def show_command(
 def verify_command(config: ConfigOption = None) -> None:
     """Recompute the hash chain from the first event. Exit 0 if intact; 5 and the first bad event otherwise.
     Keep the printed head hash somewhere else (a ticket, a chat message): it anchors today's chain."""
-    ledger = open_ledger(_settings(config, False))
+    ledger = open_ledger(load(config))
     try:
         result = ledger.verify_chain()
     finally:
@@ -212,7 +203,7 @@ def report_command(
     """Which users were affected by which artifacts, what was revoked, what failed, what is still pending,
     and which credentials were found that no configured provider can revoke."""
     filters = _filters(since, until, user, provider, trigger, None)
-    ledger = open_ledger(_settings(config, output_format != ListFormat.table))
+    ledger = open_ledger(load(config, machine=output_format != ListFormat.table))
     try:
         summary = report(ledger, filters)
     finally:
@@ -262,7 +253,7 @@ def export_command(
     config: ConfigOption = None,
 ) -> None:
     """Every event in chain order with its hashes, for archiving or a SIEM. No secrets are ever in it."""
-    ledger = open_ledger(_settings(config, True))
+    ledger = open_ledger(load(config, machine=True))
     try:
         if output_format == ListFormat.csv:
             columns = ["seq", "ts", "type", "intake_id", "action_id", "body", "prev_hash", "hash"]
@@ -280,7 +271,7 @@ def export_command(
 @ledger_app.command("migrate")
 def migrate_command(config: ConfigOption = None) -> None:
     """Apply pending schema migrations (every command also does this on start)."""
-    settings = _settings(config, False)
+    settings = load(config)
     ledger = open_ledger(settings, migrate=False)
     try:
         applied = database.migrate(ledger.engine)

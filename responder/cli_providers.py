@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from responder.cli_common import ConfigOption
+from responder.cli_common import ConfigOption, load
 from responder.errors import ConfigError
-from responder.log import configure_logging
 from responder.plugins import load_providers, provider_plugins
 from responder.settings import load_settings
 
@@ -40,8 +39,7 @@ def check_command(
 ) -> None:
     """Prove each instance's base URL and responder's credentials with one harmless read. Exit 0 when all
     pass, 6 when any fails (each failure says what is wrong: bad token, wrong URL, missing permission)."""
-    settings = load_settings(config)
-    configure_logging(json=settings.log_json, level=settings.log_level)
+    settings = load(config)
     if name is not None and name not in {p.name for p in settings.providers}:
         raise ConfigError(f"no provider instance named {name!r} is configured")
     providers = load_providers(settings, dry_run=True)  # a check never changes anything

@@ -18,13 +18,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from responder.cli_common import EXIT_ATTENTION, EXIT_CLEAN, EXIT_FOUND, EXIT_UNREADABLE, ConfigOption, scan_paths
+from responder.cli_common import EXIT_ATTENTION, EXIT_CLEAN, EXIT_FOUND, EXIT_UNREADABLE, ConfigOption, load, scan_paths
 from responder.execute import RunStats
 from responder.ledger.queries import Filters, list_actions
-from responder.log import configure_logging
 from responder.model import Subject, Trigger
 from responder.service import Responder
-from responder.settings import Settings, load_settings
 
 FINISHED_OK = frozenset({"revoked", "already_invalid", "dry_run"})
 
@@ -41,13 +39,6 @@ def _actor(explicit: str | None) -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
-
-
-def _settings(config: Path | None, output_format: ActFormat, threads: int | None = None) -> Settings:
-    overrides: dict[str, Any] = {"engine": {"threads": threads}} if threads else {}
-    settings = load_settings(config, **overrides)
-    configure_logging(json=settings.log_json or output_format == ActFormat.json, level=settings.log_level)
-    return settings
 
 
 def _execute_inline(responder: Responder, action_ids: list[str]) -> RunStats:
@@ -108,7 +99,7 @@ def respond(
     Exit status: 0 nothing found, 1 found and all handled, 2 usage or configuration error, 3 nothing could be
     read, 4 needs attention (a failure, a pending retry, a credential still live, or one no provider handles).
     """
-    settings = _settings(config, output_format)
+    settings = load(config, machine=output_format == ActFormat.json)
     log = structlog.get_logger("responder.respond")
     results = scan_paths(settings, paths, out_dir, log)
     responder = Responder.from_settings(settings, dry_run=dry_run)
@@ -179,7 +170,8 @@ def work(
 ) -> None:
     """Run the execution engine: claim due actions from the ledger, revoke, record, verify. Several `work`
     processes may share one PostgreSQL ledger. SIGTERM or Ctrl-C finishes the actions in hand, then exits."""
-    settings = _settings(config, ActFormat.table, threads)
+    overrides: dict[str, Any] = {"engine": {"threads": threads}} if threads else {}
+    settings = load(config, **overrides)
     responder = Responder.from_settings(settings)
     stop = threading.Event()
 
@@ -209,7 +201,7 @@ def panic(
     config: ConfigOption = None,
 ) -> None:
     """End every session of the given users now. Each panic is a new request: pressing it twice runs twice."""
-    settings = _settings(config, ActFormat.table)
+    settings = load(config)
     if not yes and sys.stdin.isatty():
         typer.confirm(f"End every session of {len(users)} user(s) at {provider}?", abort=True)
     responder = Responder.from_settings(settings, dry_run=dry_run)

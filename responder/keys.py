@@ -4,6 +4,8 @@ agree before anything is written."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from responder.errors import ConfigError
 from responder.seal import Sealer
 from responder.secret import Fingerprinter, load_or_create_key
@@ -17,19 +19,12 @@ def fingerprinter(settings: Settings) -> Fingerprinter:
         if len(key) < 16:
             raise ConfigError("RESPONDER_FINGERPRINT_KEY must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
         return Fingerprinter(key)
-    key_file = settings.data_dir / "fingerprint.key"
-    try:
-        return Fingerprinter(load_or_create_key(key_file))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read or create {key_file} ({exc.strerror}); set RESPONDER_DATA_DIR to a "
-            "writable directory or RESPONDER_FINGERPRINT_KEY"
-        ) from None
-    except ValueError:
-        raise ConfigError(
-            f"{key_file} is not a valid key (expected 64 hex characters); remove it to "
-            "generate a new one (fingerprints will change)"
-        ) from None
+    key = _generated(
+        settings.data_dir / "fingerprint.key",
+        "set RESPONDER_DATA_DIR to a writable directory or RESPONDER_FINGERPRINT_KEY",
+        "; remove it to generate a new one (fingerprints will change)",
+    )
+    return Fingerprinter(key)
 
 
 def open_sealer(settings: Settings) -> Sealer:
@@ -45,15 +40,17 @@ def open_sealer(settings: Settings) -> Sealer:
             raise ConfigError(f"ledger.seal_key_file {path} does not exist (create it: openssl rand -hex 32)") from None
         except OSError as exc:
             raise ConfigError(f"ledger.seal_key_file {path}: {exc.strerror}") from None
-    path = settings.data_dir / "seal.key"
+    return Sealer(_generated(settings.data_dir / "seal.key", "set RESPONDER_DATA_DIR to a writable directory", ""))
+
+
+def _generated(path: Path, fix: str, when_invalid: str) -> bytes:
+    """A key generated once into the data directory (0600); each failure is one line naming the fix."""
     try:
-        return Sealer(load_or_create_key(path))
+        return load_or_create_key(path)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot read or create {path} ({exc.strerror}); set RESPONDER_DATA_DIR to a writable directory"
-        ) from None
+        raise ConfigError(f"cannot read or create {path} ({exc.strerror}); {fix}") from None
     except ValueError:
-        raise ConfigError(f"{path} is not a valid key (expected 64 hex characters)") from None
+        raise ConfigError(f"{path} is not a valid key (expected 64 hex characters){when_invalid}") from None
 
 
 def _hex_key(text: str, where: str) -> bytes:
