@@ -56,6 +56,16 @@ ACTION_COLUMNS = (
 )
 
 
+def _window(column: ColumnElement[datetime], filters: Filters) -> list[ColumnElement[bool]]:
+    """since <= column < until, for whichever bounds are set."""
+    bounds: list[ColumnElement[bool]] = []
+    if filters.since:
+        bounds.append(column >= filters.since)
+    if filters.until:
+        bounds.append(column < filters.until)
+    return bounds
+
+
 def _actions_query(filters: Filters) -> Select[Any]:
     query = select(
         actions,
@@ -64,10 +74,7 @@ def _actions_query(filters: Filters) -> Select[Any]:
         intakes.c.artifact_name,
     ).select_from(actions.outerjoin(intakes, actions.c.intake_id == intakes.c.id))
     conditions = []
-    if filters.since:
-        conditions.append(actions.c.created_at >= filters.since)
-    if filters.until:
-        conditions.append(actions.c.created_at < filters.until)
+    conditions.extend(_window(actions.c.created_at, filters))
     if filters.user:
         conditions.append(or_(actions.c.subject_id == filters.user, actions.c.subject_login == filters.user))
     if filters.provider:
@@ -196,11 +203,7 @@ def show(ledger: Ledger, identifier: str) -> dict[str, Any] | None:
 def _seen_in_window(ledger: Ledger, filters: Filters) -> tuple[tuple[str, ...], dict[str, set[str]]]:
     """Actions with a sighting (an artifact received) or a panic inside the window, and for each action every
     artifact it was seen in there: a token first seen last month and again today belongs to today's report."""
-    window: list[ColumnElement[bool]] = []
-    if filters.since:
-        window.append(intakes.c.received_at >= filters.since)
-    if filters.until:
-        window.append(intakes.c.received_at < filters.until)
+    window = _window(intakes.c.received_at, filters)
     seen: dict[str, set[str]] = {}
     with ledger.reader() as connection:
         query = (
@@ -214,11 +217,7 @@ def _seen_in_window(ledger: Ledger, filters: Filters) -> tuple[tuple[str, ...], 
         )
         for row in connection.execute(query):
             seen.setdefault(row.action_id, set()).add(row.reference or row.artifact_name)
-        panic_window: list[ColumnElement[bool]] = [actions.c.panic_id.is_not(None)]
-        if filters.since:
-            panic_window.append(actions.c.created_at >= filters.since)
-        if filters.until:
-            panic_window.append(actions.c.created_at < filters.until)
+        panic_window = [actions.c.panic_id.is_not(None), *_window(actions.c.created_at, filters)]
         for action_id in connection.execute(select(actions.c.id).where(*panic_window)).scalars():
             seen.setdefault(action_id, set())
     return tuple(seen), seen
@@ -269,10 +268,7 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
             intakes, findings.c.intake_id == intakes.c.id
         )
         query = query.where(findings.c.disposition.in_(("no_provider", "unhandled")))
-        if filters.since:
-            query = query.where(intakes.c.received_at >= filters.since)
-        if filters.until:
-            query = query.where(intakes.c.received_at < filters.until)
+        query = query.where(*_window(intakes.c.received_at, filters))
         unhandled = [
             {"fingerprint": r.fingerprint, "kind": r.kind, "family": r.family, "artifact": r.reference}
             for r in connection.execute(query)
@@ -294,10 +290,7 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
 def _panics(ledger: Ledger, filters: Filters) -> list[dict[str, Any]]:
     with ledger.reader() as connection:
         query = select(panics).order_by(panics.c.requested_at)
-        if filters.since:
-            query = query.where(panics.c.requested_at >= filters.since)
-        if filters.until:
-            query = query.where(panics.c.requested_at < filters.until)
+        query = query.where(*_window(panics.c.requested_at, filters))
         return [
             {
                 "panic_id": p.id,
