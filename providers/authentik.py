@@ -20,7 +20,7 @@ import binascii
 import hmac
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -148,7 +148,7 @@ class AuthentikProvider:
     def claims(self, finding: Finding) -> bool:
         return finding.provider.instance == self.name
 
-    def plan(self, finding: Finding) -> tuple[Target, ...]:
+    def plan(self, finding: Finding, related: Sequence[Finding] = ()) -> tuple[Target, ...]:
         sub = _usable_sub(finding.claims.get("sub"))
         subject = Subject(self.name, sub) if sub else None
         if finding.kind is Kind.SESSION_COOKIE:

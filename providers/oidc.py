@@ -9,7 +9,7 @@ it, but its verification says "cannot tell": resource servers that do not intros
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -86,7 +86,7 @@ class OidcProvider:
     def claims(self, finding: Finding) -> bool:
         return finding.provider.instance == self.name
 
-    def plan(self, finding: Finding) -> tuple[Target, ...]:
+    def plan(self, finding: Finding, related: Sequence[Finding] = ()) -> tuple[Target, ...]:
         if finding.kind not in _REVOCABLE:
             return ()
         subject = subject_from_claims(self.name, finding.claims)

@@ -148,7 +148,7 @@ def respond(
         for report, intake in intakes:
             typer.echo(
                 f"{report.path}: {len(intake.records)} finding(s), intake {intake.intake_id}"
-                + (f", {intake.unhandled} not handled by any configured provider" if intake.unhandled else "")
+                + (f", {intake.unhandled} left for a person (see ledger report)" if intake.unhandled else "")
             )
         _render_actions(rows, "forced logouts" + (" (dry run)" if dry_run else ""))
     reports = [report for report, _ in results]

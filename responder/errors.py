@@ -25,3 +25,10 @@ class UnreadableArtifact(ResponderError):
     """An artifact could not be read at all (empty, binary junk, refused archive). Noted; others go on."""
 
     exit_code = 3
+
+
+class DirectoryError(ResponderError):
+    """A directory look-up for panic failed or is not offered (unknown group, no groups at this IdP, refused).
+    Nothing was recorded or done (exit 2)."""
+
+    exit_code = 2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -53,6 +55,101 @@ class _DryRunGuard(httpx.BaseTransport):
         self._inner.close()
 
 
+class RateLimitPacer(httpx.BaseTransport):
+    """Slows down before the 429. Okta (`X-Rate-Limit-*`) and Auth0 (`X-RateLimit-*`) say how many calls are
+    left in the current window and when it resets; this keeps an estimate of the calls left, shared by every
+    thread using the client (one client per provider instance), and holds new calls once none are left until
+    the window resets. A 429 with Retry-After or a reset holds them too.
+
+    Calls still in flight when an answer arrives may be counted after it, so the estimate subtracts them. A
+    hold longer than `max_hold` seconds is not waited out here: the call goes, the IdP answers 429 with its
+    own reset, and the engine reschedules the action instead of parking a thread for minutes."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        *,
+        max_hold: float = 65.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._inner = inner
+        self._max_hold = max_hold
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._left: int | None = None  # calls left in the IdP's window, as far as we know
+        self._reset_at = 0.0  # when that window ends (our clock)
+        self._in_flight = 0
+        self.held_seconds = 0.0  # total time calls were held, for benchmarks and logs
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._take_slot()
+        try:
+            response = self._inner.handle_request(request)
+        except BaseException:
+            with self._lock:
+                self._in_flight -= 1
+            raise
+        with self._lock:
+            self._in_flight -= 1
+            self._observe(response)
+        return response
+
+    def _take_slot(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                if self._left is not None and now >= self._reset_at:
+                    self._left = None  # the window we knew about is over; the next answer tells the new one
+                hold = self._reset_at - now if self._left is not None and self._left <= 0 else 0.0
+                if hold <= 0 or hold > self._max_hold:
+                    if self._left is not None:
+                        self._left -= 1
+                    self._in_flight += 1
+                    return
+            self.held_seconds += hold
+            self._sleep(hold)
+
+    def _observe(self, response: httpx.Response) -> None:
+        """Update the estimate from one answer (called under the lock)."""
+        headers = response.headers
+        remaining = headers.get("x-rate-limit-remaining") or headers.get("x-ratelimit-remaining")
+        reset = headers.get("x-rate-limit-reset") or headers.get("x-ratelimit-reset")
+        now = self._clock()
+        if remaining and reset and remaining.strip().isdigit() and reset.strip().isdigit():
+            reset_at = now + _seconds_until(int(reset), response, now) + 0.05  # never a hair early
+            left = int(remaining) - self._in_flight  # calls sent after this one may already count
+            if response.status_code == 429:
+                left = 0
+            if reset_at > self._reset_at + 0.5 or self._left is None:
+                self._left, self._reset_at = left, reset_at  # a newer window
+            elif reset_at > self._reset_at - 0.5:
+                self._left = min(self._left, left)  # the same window: trust the lower count
+            return
+        if response.status_code == 429:
+            wait = retry_after_seconds(response)
+            if wait is not None:
+                self._left, self._reset_at = 0, max(self._reset_at, now + wait)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _seconds_until(reset_epoch: int, response: httpx.Response, now: float) -> float:
+    """Seconds until the IdP's window resets. Our clock is trusted unless it disagrees with the answer's Date
+    by more than a few seconds (then the IdP's clock is the reference): Date has only whole seconds."""
+    date = response.headers.get("date")
+    if date:
+        try:
+            their_now = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            their_now = now
+        if abs(their_now - now) > 5:
+            return max(0.0, reset_epoch - their_now)
+    return max(0.0, reset_epoch - now)
+
+
 def build_client(
     base_url: str,
     timeout_seconds: float = 20.0,
@@ -61,13 +158,13 @@ def build_client(
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """The one way plugins get a client: no redirects (a redirect could carry a credential to another host),
-    bounded timeouts, our User-Agent, and the dry-run guard in front of the network."""
+    bounded timeouts, our User-Agent, the dry-run guard in front, and the IdP's rate-limit headers obeyed."""
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
-        transport=_DryRunGuard(transport or httpx.HTTPTransport(), always_dry_run),
+        transport=_DryRunGuard(RateLimitPacer(transport or httpx.HTTPTransport()), always_dry_run),
     )
 
 

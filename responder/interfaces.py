@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol
@@ -76,8 +76,11 @@ class Provider(Protocol):
         """Is this finding this instance's business?"""
         ...
 
-    def plan(self, finding: Finding) -> tuple[Target, ...]:
-        """What can be done about a finding this instance claims (may be empty)."""
+    def plan(self, finding: Finding, related: Sequence[Finding] = ()) -> tuple[Target, ...]:
+        """What can be done about a finding this instance claims (may be empty). `related` are the other
+        findings of the same artifact claimed by this instance: evidence of whose a cookie is (an id_token
+        naming the user), never a reason to act on them. A target without subject and without credential
+        means "a user-wide action would end this, but no one can say which user": recorded as needs_subject."""
         ...
 
     def resolve(self, request: ActionRequest) -> Subject | None:
@@ -98,6 +101,25 @@ class Provider(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Directory(Protocol):
+    """What a provider offers for panic beyond single users: read-only look-ups in the IdP's directory.
+    Every method may raise ResponderError with an operator-readable message (unknown group, refused)."""
+
+    panic_verbs: ClassVar[tuple[str, ...]]  # what a panic does to each user, in order (e.g. end sessions)
+
+    def find_user(self, query: str) -> Subject | None:
+        """The user with this id, login or email; None when there is none. Never a guess between two."""
+        ...
+
+    def group_members(self, group: str) -> Iterator[Subject]:
+        """Every member of the group named (or with the id) `group`."""
+        ...
+
+    def all_users(self) -> Iterator[Subject]:
+        """Every user of this instance that can hold a session (deactivated users are skipped)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

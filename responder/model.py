@@ -5,7 +5,7 @@ Enum values are persisted (JSON output, ledger): renaming one is a migration.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -168,10 +168,25 @@ class Subject:
     login: str = ""
 
 
-def subject_from_claims(provider: str, claims: Mapping[str, str]) -> Subject | None:
-    """The user a JWT names by `sub`, unless the claim was masked because it equals a credential."""
-    sub = claims.get("sub", "")
-    return Subject(provider, sub) if sub and not sub.startswith("fingerprint:") else None
+def subject_from_claims(provider: str, claims: Mapping[str, str], claim: str = "sub") -> Subject | None:
+    """The user a JWT names by `claim` (`sub`, or Entra's `oid`), unless the claim was masked because it
+    equals a credential."""
+    value = claims.get(claim, "")
+    return Subject(provider, value) if value and not value.startswith(("fingerprint:", "sha256:")) else None
+
+
+def subject_from_related(
+    provider: str, related: Iterable[Finding], claim: str = "sub", *, kinds: frozenset[Kind] | None = None
+) -> Subject | None:
+    """The one user the other tokens of an artifact name (an id_token, a JWT access token), for a cookie that
+    names nobody itself. None when they name nobody or several different users: never a guess."""
+    users = {
+        subject
+        for finding in related
+        if kinds is None or finding.kind in kinds
+        if (subject := subject_from_claims(provider, finding.claims, claim)) is not None
+    }
+    return users.pop() if len(users) == 1 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ into actions with deterministic idempotency keys and seals the credentials the a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from responder.interfaces import Provider
 from responder.ledger.store import FindingRecord, IntakeRecord, PlannedAction
@@ -34,9 +34,17 @@ class Planner:
         self._sealer = sealer
 
     def for_intake(self, intake: IntakeRecord, found: Iterable[Finding]) -> list[FindingRecord]:
-        return [self._record(intake, finding) for finding in found]
+        findings = list(found)
+        by_instance: dict[str, list[Finding]] = {}
+        for finding in findings:
+            if finding.provider.instance:
+                by_instance.setdefault(finding.provider.instance, []).append(finding)
+        return [
+            self._record(intake, f, [o for o in by_instance.get(f.provider.instance or "", []) if o is not f])
+            for f in findings
+        ]
 
-    def _record(self, intake: IntakeRecord, finding: Finding) -> FindingRecord:
+    def _record(self, intake: IntakeRecord, finding: Finding, related: Sequence[Finding]) -> FindingRecord:
         instance = finding.provider.instance
         provider = self._providers.get(instance) if instance else None
         targets: tuple[Target, ...] = ()
@@ -45,9 +53,11 @@ class Planner:
         elif not finding.revocable or not provider.claims(finding):
             disposition = "not_revocable"
         else:
-            targets = provider.plan(finding)
-            if targets:
+            targets = provider.plan(finding, related)
+            if any(t.uses_credential or t.subject is not None for t in targets):
                 disposition = "planned"
+            elif targets:
+                disposition = "needs_subject"  # a user-wide action would end it, but nothing says which user
             elif finding.kind in _BEARER:
                 disposition = "unhandled"  # a live-able credential the IdP offers no way to end: a person must act
             else:
@@ -98,19 +108,20 @@ class Planner:
 
 
 def panic_actions(
-    provider: str, subjects: Iterable[Subject], panic_id: str, actor: str, *, dry_run: bool = False
+    provider: str,
+    subjects: Iterable[Subject],
+    panic_id: str,
+    actor: str,
+    *,
+    verbs: Sequence[str] = (Verb.END_ALL_SESSIONS.value,),
+    dry_run: bool = False,
 ) -> list[PlannedAction]:
-    """End every session of each subject. The panic id is part of each key: a second panic runs again."""
+    """Each of the provider's panic verbs for each subject. The panic id is part of each key: a second panic
+    runs again; the same user listed twice in one panic (a member of two groups) is acted on once."""
     return [
         PlannedAction(
-            id=action_key(
-                f"subject:{subject.user_id}",
-                provider,
-                Verb.END_ALL_SESSIONS.value,
-                dry_run=dry_run,
-                panic_id=panic_id,
-            ),
-            verb=Verb.END_ALL_SESSIONS.value,
+            id=action_key(f"subject:{subject.user_id}", provider, verb, dry_run=dry_run, panic_id=panic_id),
+            verb=verb,
             provider=provider,
             fingerprint=None,
             kind=None,
@@ -120,5 +131,6 @@ def panic_actions(
             dry_run=dry_run,
             panic_id=panic_id,
         )
-        for subject in subjects
+        for subject in {s.user_id: s for s in subjects}.values()
+        for verb in verbs
     ]

@@ -13,7 +13,7 @@ from responder.execute import Engine
 from responder.interfaces import Provider
 from responder.keys import fingerprinter, open_sealer
 from responder.ledger import Ledger, open_ledger
-from responder.ledger.store import FindingRecord, IntakeRecord, PanicRecord, Recorded
+from responder.ledger.store import NEEDS_A_PERSON, FindingRecord, IntakeRecord, PanicRecord, Recorded
 from responder.model import Subject, Trigger
 from responder.plan import Planner, panic_actions
 from responder.plugins import load_providers
@@ -35,8 +35,9 @@ class IntakeResult:
 
     @property
     def unhandled(self) -> int:
-        """Revocable findings that no configured provider can act on, or whose provider offers no way."""
-        return sum(1 for r in self.records if r.disposition in ("no_provider", "unhandled"))
+        """Revocable findings no configured provider can act on, whose provider offers no way, or whose user
+        is unknown: each needs a person."""
+        return sum(1 for r in self.records if r.disposition in NEEDS_A_PERSON)
 
 
 class Responder:

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -193,7 +193,7 @@ class FakeProvider:
     def claims(self, finding: Finding) -> bool:
         return finding.provider.instance == self.name
 
-    def plan(self, finding: Finding) -> tuple[Target, ...]:
+    def plan(self, finding: Finding, related: Sequence[Finding] = ()) -> tuple[Target, ...]:
         if finding.kind not in _REVOCABLE:
             return ()
         subject = subject_from_claims(self.name, finding.claims)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 
 from responder.ledger.schema import actions, events, findings, intakes, panics, sightings
-from responder.ledger.store import Ledger, State, iso
+from responder.ledger.store import NEEDS_A_PERSON, Ledger, State, iso
 
 PENDING = "pending"  # an outcome filter value: not finished yet
 
@@ -267,7 +267,7 @@ def report(ledger: Ledger, filters: Filters) -> dict[str, Any]:
         query = select(findings.c.fingerprint, findings.c.kind, findings.c.family, intakes.c.reference).join(
             intakes, findings.c.intake_id == intakes.c.id
         )
-        query = query.where(findings.c.disposition.in_(("no_provider", "unhandled")))
+        query = query.where(findings.c.disposition.in_(NEEDS_A_PERSON))
         query = query.where(*_window(intakes.c.received_at, filters))
         unhandled = [
             {"fingerprint": r.fingerprint, "kind": r.kind, "family": r.family, "artifact": r.reference}

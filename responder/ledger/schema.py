@@ -102,7 +102,8 @@ findings = Table(
     Column("family", String(32)),
     Column("provider", String(100)),
     Column("subject_id", String(300)),
-    Column("disposition", String(32), nullable=False),  # planned | no_provider | unhandled | not_revocable | no_action
+    # planned | needs_subject | no_provider | unhandled | not_revocable | no_action
+    Column("disposition", String(32), nullable=False),
     Column("locations", Integer, nullable=False),
     UniqueConstraint("intake_id", "fingerprint"),
 )

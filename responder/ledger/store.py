@@ -43,6 +43,11 @@ class State:
     DONE = "done"
 
 
+# Finding dispositions that leave a live-able credential for a person to end: no configured provider, no way
+# at the provider, or no way to tell which user it belongs to.
+NEEDS_A_PERSON = ("no_provider", "unhandled", "needs_subject")
+
+
 @dataclass(frozen=True, slots=True)
 class IntakeRecord:
     id: str
@@ -83,7 +88,7 @@ class FindingRecord:
     family: str | None
     provider: str | None
     subject_id: str | None
-    disposition: str  # planned | no_provider | unhandled | not_revocable | no_action
+    disposition: str  # planned | needs_subject | no_provider | unhandled | not_revocable | no_action
     locations: int
     actions: tuple[PlannedAction, ...] = ()
 
