@@ -72,6 +72,7 @@ def _filters(
     provider: str | None,
     trigger: str | None,
     outcome: str | None,
+    panic: str | None = None,
 ) -> Filters:
     if trigger and trigger not in ("upload", "panic", "sweep"):
         raise typer.BadParameter(f"{trigger!r} (use upload, panic or sweep)", param_hint="--trigger")
@@ -84,6 +85,7 @@ def _filters(
         provider=provider,
         trigger=trigger,
         outcome=outcome,
+        panic=panic,
     )
 
 
@@ -99,11 +101,12 @@ def list_command(
     provider: ProviderName = None,
     trigger: TriggerName = None,
     outcome: OutcomeName = None,
+    panic: Annotated[str | None, typer.Option("--panic", help="Only the actions of this panic (its id).")] = None,
     output_format: FormatOption = ListFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """Every forced-logout action: who, where, what, why, outcome, attempts, verified dead or not."""
-    filters = _filters(since, until, user, provider, trigger, outcome)
+    filters = _filters(since, until, user, provider, trigger, outcome, panic)
     ledger = open_ledger(load(config, machine=output_format != ListFormat.table))
     try:
         rows = list_actions(ledger, filters)

@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -16,13 +17,33 @@ from typing import Annotated, Any
 import structlog
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
-from responder.cli_common import EXIT_ATTENTION, EXIT_CLEAN, EXIT_FOUND, EXIT_UNREADABLE, ConfigOption, load, scan_paths
+from responder.cli_common import (
+    EXIT_ATTENTION,
+    EXIT_CLEAN,
+    EXIT_FOUND,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    ConfigOption,
+    load,
+    scan_paths,
+)
+from responder.errors import ConfigError, DirectoryError
 from responder.execute import RunStats
 from responder.ledger.queries import Filters, list_actions
 from responder.model import Subject, Trigger
-from responder.service import Responder
+from responder.service import PanicScope, Responder
 
 FINISHED_OK = frozenset({"revoked", "already_invalid", "dry_run"})
 
@@ -41,20 +62,60 @@ def _actor(explicit: str | None) -> str:
         return "cli"
 
 
-def _execute_inline(responder: Responder, action_ids: list[str]) -> RunStats:
-    stderr = Console(stderr=True)
-    total = len(action_ids)
+def _execute_inline(
+    responder: Responder, action_ids: list[str] | None, *, total: int | None = None, panic_id: str | None = None
+) -> RunStats:
+    """Run the engine on these actions (or this panic's) until none is left, showing progress on stderr:
+    a bar with rate and time left on a terminal, a line every ten seconds otherwise."""
+    total = len(action_ids) if total is None and action_ids is not None else total or 0
     if not total:
         return RunStats()
     engine = responder.engine()
+    stderr = Console(stderr=True)
     if not stderr.is_terminal:
-        return engine.run(until_idle=True, only=action_ids)
-    with stderr.status(f"acting on {total} action(s)…", spinner="dots") as status:
+        return engine.run(until_idle=True, only=action_ids, panic_id=panic_id, on_progress=_ProgressLines(total))
+    columns = (
+        TextColumn("acting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[verified]} verified"),
+    )
+    with Progress(*columns, console=stderr, transient=total < 20) as bar:
+        task = bar.add_task("acting", total=total, verified=0)
 
         def progress(stats: RunStats) -> None:
-            status.update(f"acting: {stats.executed}/{total} finished, {stats.verified} verified")
+            bar.update(task, completed=stats.executed, verified=stats.verified)
 
-        return engine.run(until_idle=True, only=action_ids, on_progress=progress)
+        stats = engine.run(until_idle=True, only=action_ids, panic_id=panic_id, on_progress=progress)
+        progress(stats)
+        return stats
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f}/s" if speed else "-/s")
+
+
+class _ProgressLines:
+    """For logs and pipes: one line every ten seconds with count, rate and time left."""
+
+    def __init__(self, total: int, every: float = 10.0) -> None:
+        self._total = total
+        self._every = every
+        self._started = time.monotonic()
+        self._last = self._started
+
+    def __call__(self, stats: RunStats) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        rate = stats.executed / (now - self._started)
+        left = f", about {(self._total - stats.executed) / rate:.0f} s left" if rate else ""
+        typer.echo(f"acting: {stats.executed}/{self._total} finished ({rate:.1f}/s{left})", err=True)
 
 
 def _render_actions(rows: list[dict[str, Any]], title: str) -> None:
@@ -76,8 +137,13 @@ def _render_actions(rows: list[dict[str, Any]], title: str) -> None:
     console.print(grid)
 
 
+def _wants_attention(row: dict[str, Any]) -> bool:
+    """Not finished, failed, or verified still live."""
+    return row["state"] != "done" or row["outcome"] not in FINISHED_OK or row["verified"] is False
+
+
 def _needs_attention(rows: list[dict[str, Any]]) -> bool:
-    return any(r["state"] != "done" or r["outcome"] not in FINISHED_OK or r["verified"] is False for r in rows)
+    return any(_wants_attention(row) for row in rows)
 
 
 def respond(
@@ -191,28 +257,129 @@ def work(
     typer.echo(f"work: {stats.executed} action(s) finished, {stats.verified} verified ({summary})", err=True)
 
 
+SHOWN_ROWS = 50  # a panic of thousands is summarised; `ledger list --panic ID` shows every row
+
+
 def panic(
     provider: Annotated[str, typer.Option("--provider", "-p", help="Configured provider instance name.")],
-    users: Annotated[list[str], typer.Option("--user", "-u", help="User id at that provider (repeatable).")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why, for the ledger and the report.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Record the panic; end no session.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", "-r", help="Why, for the ledger and the report (required).")
+    ] = None,
+    users: Annotated[
+        list[str] | None, typer.Option("--user", "-u", help="User id, login or email (repeatable).")
+    ] = None,
+    groups: Annotated[
+        list[str] | None, typer.Option("--group", "-g", help="Every member of this group (repeatable).")
+    ] = None,
+    everyone: Annotated[
+        bool, typer.Option("--all", help="Every user of the instance. Asks you to type its name, unless --yes.")
+    ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", metavar="PANIC_ID", help="Finish a panic that was interrupted (a crash, Ctrl-C)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Record the panic and look the users up; end nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts).")] = False,
     actor: Annotated[str | None, typer.Option(help="Who is acting (default cli:<login>).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """End every session of the given users now. Each panic is a new request: pressing it twice runs twice."""
+    """End every session (and revoke the tokens, where the IdP can) of some users, of a group's members, or
+    of everyone at one provider instance, now. Users are looked up in the IdP's directory first; every action
+    is recorded in the ledger before any runs, so an interrupted panic is finished by `--resume PANIC_ID`
+    (or by any `responder work`). Each panic is a new request: pressing it twice runs twice.
+
+    Exit status: 0 all done, 2 usage, configuration or directory error (nothing done), 4 needs attention.
+    """
+    scopes = [bool(users), bool(groups), everyone, resume is not None]
+    if sum(scopes) != 1:
+        raise typer.BadParameter("give exactly one of --user, --group, --all or --resume", param_hint="scope")
+    if resume is None and not reason:
+        raise typer.BadParameter("say why: it goes into the ledger and the report", param_hint="--reason")
     settings = load(config)
-    if not yes and sys.stdin.isatty():
-        typer.confirm(f"End every session of {len(users)} user(s) at {provider}?", abort=True)
     responder = Responder.from_settings(settings, dry_run=dry_run)
     try:
-        subjects = [Subject(provider, user) for user in users]
-        panic_id, recorded = responder.panic(provider, subjects, actor=_actor(actor), reason=reason, dry_run=dry_run)
-        typer.echo(f"panic {panic_id}: {len(recorded.planned)} action(s) planned")
-        _execute_inline(responder, list(recorded.planned))
-        rows = list_actions(responder.ledger, Filters(action_ids=recorded.planned))
+        if resume is not None:
+            panic_id, total = _resumed(responder, resume)
+        else:
+            scope = PanicScope("user" if users else "group" if groups else "all", tuple(users or groups or ()))
+            subjects = _look_up(responder, provider, scope)
+            _confirm(provider, scope, len(subjects), yes=yes, dry_run=dry_run)
+            panic_id, recorded = responder.panic(
+                provider, subjects, actor=_actor(actor), reason=reason or "", scope=scope, dry_run=dry_run
+            )
+            total = len(recorded.planned)
+            typer.echo(f"panic {panic_id}: {len(subjects)} user(s), {total} action(s) recorded", err=True)
+        _execute_inline(responder, None, total=total, panic_id=panic_id)
+        rows = list_actions(responder.ledger, Filters(panic=panic_id))
     finally:
         responder.close()
-    _render_actions(rows, f"panic {panic_id}")
+    _render_panic(rows, panic_id)
     if _needs_attention(rows):
         raise typer.Exit(EXIT_ATTENTION)
+
+
+def _look_up(responder: Responder, provider: str, scope: PanicScope) -> list[Subject]:
+    stderr = Console(stderr=True)
+    if scope.kind == "user" or not stderr.is_terminal:
+        return responder.panic_subjects(provider, scope)
+    with stderr.status(f"listing users at {provider}…", spinner="dots") as status:
+        return responder.panic_subjects(
+            provider, scope, on_found=lambda n: status.update(f"listing users at {provider}: {n} so far…")
+        )
+
+
+def _confirm(provider: str, scope: PanicScope, count: int, *, yes: bool, dry_run: bool) -> None:
+    if count == 0:
+        raise DirectoryError(f"{provider}: the {scope.kind} scope covers no user; nothing was recorded")
+    if yes or dry_run:
+        return
+    interactive = sys.stdin.isatty()
+    if scope.kind == "all":
+        if not interactive:
+            raise typer.BadParameter(
+                "--all ends everyone's sessions: add --yes when not at a terminal", param_hint="--all"
+            )
+        typed = typer.prompt(
+            f"This ends every session of all {count} user(s) at {provider}. Type {provider!r} to go on"
+        )
+        if typed.strip() != provider:
+            typer.echo("not confirmed: nothing was recorded or done", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    elif interactive:
+        typer.confirm(f"End every session of {count} user(s) at {provider}?", abort=True)
+
+
+def _resumed(responder: Responder, panic_id: str) -> tuple[str, int]:
+    rows = list_actions(responder.ledger, Filters(panic=panic_id))
+    if not rows:
+        raise ConfigError(f"no panic with id {panic_id!r} in the ledger")
+    left = sum(1 for row in rows if row["state"] != "done")
+    typer.echo(f"panic {panic_id}: {len(rows) - left} of {len(rows)} action(s) already finished", err=True)
+    held = sum(1 for row in rows if row["state"] in ("running", "verifying"))
+    if held:
+        lease = responder.settings.engine.lease_seconds
+        typer.echo(
+            f"{held} action(s) were in hand when it stopped: they run again once their lease ends "
+            f"(at most {lease:.0f} s, engine.lease_seconds), since a crashed worker cannot say it is gone",
+            err=True,
+        )
+    return panic_id, left
+
+
+def _render_panic(rows: list[dict[str, Any]], panic_id: str) -> None:
+    title = f"panic {panic_id}"
+    if len(rows) <= SHOWN_ROWS:
+        _render_actions(rows, title)
+        return
+    outcomes: dict[str, int] = {}
+    for row in rows:
+        key = row["outcome"] if row["state"] == "done" else "pending"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+    typer.echo(f"{title}: {len(rows)} action(s): {summary}")
+    attention = [row for row in rows if _wants_attention(row)]
+    if attention:
+        _render_actions(attention[:SHOWN_ROWS], f"{len(attention)} need attention (first {SHOWN_ROWS} shown)")
+    typer.echo(f"every row: responder ledger list --panic {panic_id}")

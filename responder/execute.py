@@ -82,9 +82,11 @@ class Engine:
         only: Collection[str] | None = None,
         stop: threading.Event | None = None,
         on_progress: Callable[[RunStats], None] | None = None,
+        panic_id: str | None = None,
     ) -> RunStats:
-        """Work until stopped, or (until_idle) until nothing is due now and no lease is held anywhere.
-        A database hiccup (failover, lock timeout) is logged and waited out, not fatal."""
+        """Work until stopped, or (until_idle) until nothing is due now and no lease is held anywhere; `only`
+        or `panic_id` limit the work to those actions. A database hiccup (failover, lock timeout) is logged
+        and waited out, not fatal."""
         stop = stop or threading.Event()
         threads = self._settings.threads
         in_flight: dict[Future[None], str] = {}
@@ -94,8 +96,8 @@ class Engine:
                 in_flight = {f: action_id for f, action_id in in_flight.items() if not f.done()}
                 free = threads - len(in_flight)
                 try:
-                    claimed = self._claim(free, only, in_flight.values()) if free > 0 else []
-                    idle = not claimed and not in_flight and self._ledger.due_or_leased(only) == 0
+                    claimed = self._claim(free, only, in_flight.values(), panic_id) if free > 0 else []
+                    idle = not claimed and not in_flight and self._ledger.due_or_leased(only, panic_id) == 0
                     failures = 0
                 except (ResponderError, SQLAlchemyError) as exc:
                     failures += 1
@@ -122,10 +124,18 @@ class Engine:
                 future.result()
         return self._stats
 
-    def _claim(self, free: int, only: Collection[str] | None, in_hand: Collection[str]) -> list[Claimed]:
+    def _claim(
+        self, free: int, only: Collection[str] | None, in_hand: Collection[str], panic_id: str | None
+    ) -> list[Claimed]:
         # Only instances configured here: another host's provider (or its keys) is that host's business.
         return self._ledger.claim(
-            self.owner, free, self._settings.lease_seconds, only, providers=list(self._providers), exclude=list(in_hand)
+            self.owner,
+            free,
+            self._settings.lease_seconds,
+            only,
+            providers=list(self._providers),
+            exclude=list(in_hand),
+            panic_id=panic_id,
         )
 
     def _idle_wait(self, until_idle: bool) -> float:

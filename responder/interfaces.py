@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Protocol
+from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from responder.model import ActionRequest, Finding, Observation, Outcome, Subject, Target
 from responder.settings import ScanSettings
@@ -103,6 +103,7 @@ class Provider(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class Directory(Protocol):
     """What a provider offers for panic beyond single users: read-only look-ups in the IdP's directory.
     Every method may raise ResponderError with an operator-readable message (unknown group, refused)."""

@@ -7,20 +7,37 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from responder.errors import ConfigError
+from responder.errors import ConfigError, DirectoryError
 from responder.execute import Engine
-from responder.interfaces import Provider
+from responder.interfaces import Directory, Provider
 from responder.keys import fingerprinter, open_sealer
 from responder.ledger import Ledger, open_ledger
 from responder.ledger.store import NEEDS_A_PERSON, FindingRecord, IntakeRecord, PanicRecord, Recorded
-from responder.model import Subject, Trigger
+from responder.model import Subject, Trigger, Verb
 from responder.plan import Planner, panic_actions
 from responder.plugins import load_providers
 from responder.ratelimit import RateLimiter
 from responder.scan import ScanReport
 from responder.seal import Sealer
 from responder.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class PanicScope:
+    """Whom a panic covers: some users (id, login or email), the members of some groups, or every user."""
+
+    kind: Literal["user", "group", "all"]
+    selectors: tuple[str, ...] = ()
+
+    @property
+    def selector(self) -> str:
+        """As recorded in the ledger (bounded: a long user list is summarised, the actions name each user)."""
+        if self.kind == "all":
+            return "*"
+        text = ",".join(self.selectors)
+        return text if len(text) <= 300 else f"{text[:280]}… ({len(self.selectors)} in all)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +114,60 @@ class Responder:
         recorded = self.ledger.record_intake(record, records)
         return IntakeResult(record.id, records, recorded)
 
+    def panic_subjects(
+        self, provider: str, scope: PanicScope, on_found: Callable[[int], None] | None = None
+    ) -> list[Subject]:
+        """Who a panic covers, read from the IdP's directory (read-only). Raises DirectoryError when a user or
+        group is unknown or the plugin cannot list them: nothing is recorded then."""
+        instance = self._instance(provider)
+        directory = instance if isinstance(instance, Directory) else None
+        if scope.kind == "user":
+            if directory is None:  # the plugin has no directory: the ids are taken as given
+                return [Subject(provider, user) for user in scope.selectors]
+            found = []
+            for query in scope.selectors:
+                subject = directory.find_user(query)
+                if subject is None:
+                    raise DirectoryError(f"{provider}: no user {query!r} (by id, login or email)")
+                found.append(subject)
+            return found
+        if directory is None:
+            raise DirectoryError(f"{provider}: the {instance.plugin} plugin cannot list users; use --user")
+        listing = (
+            (m for group in scope.selectors for m in directory.group_members(group))
+            if scope.kind == "group"
+            else directory.all_users()
+        )
+        subjects: dict[str, Subject] = {}
+        for subject in listing:
+            subjects.setdefault(subject.user_id, subject)
+            if on_found is not None and len(subjects) % 100 == 0:
+                on_found(len(subjects))
+        return list(subjects.values())
+
     def panic(
-        self, provider: str, users: Sequence[Subject], *, actor: str, reason: str, dry_run: bool = False
+        self,
+        provider: str,
+        users: Sequence[Subject],
+        *,
+        actor: str,
+        reason: str,
+        scope: PanicScope | None = None,
+        dry_run: bool = False,
     ) -> tuple[str, Recorded]:
-        """End every session of the given users at one provider instance. Each call is a new panic request."""
-        if provider not in self.providers:
-            raise ConfigError(f"no provider instance named {provider!r} is configured")
+        """End every session (and what else the plugin's panic does) of the given users at one provider
+        instance. Each call is a new panic request; all its actions are recorded before any runs."""
+        instance = self._instance(provider)
+        scope = scope or PanicScope("user", tuple(u.user_id for u in users))
         panic_id = str(uuid.uuid4())
-        planned = panic_actions(provider, users, panic_id, actor, dry_run=dry_run)
-        selector = ",".join(u.user_id for u in users)
-        record = PanicRecord(panic_id, actor, reason, provider, "user", selector)
+        verbs = tuple(getattr(instance, "panic_verbs", (Verb.END_ALL_SESSIONS.value,)))
+        planned = panic_actions(provider, users, panic_id, actor, verbs=verbs, dry_run=dry_run)
+        record = PanicRecord(panic_id, actor, reason, provider, scope.kind, scope.selector)
         return panic_id, self.ledger.record_panic(record, planned)
+
+    def _instance(self, provider: str) -> Provider:
+        instance = self.providers.get(provider)
+        if instance is None:
+            configured = ", ".join(sorted(self.providers)) or "none"
+            raise ConfigError(f"no provider instance named {provider!r} is configured (configured: {configured})")
+        return instance

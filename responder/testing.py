@@ -11,15 +11,15 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote
 
 import httpx
 
-from responder.errors import ConfigError
+from responder.errors import ConfigError, DirectoryError
 from responder.http import READ_ONLY, outcome_for_status
 from responder.interfaces import CheckResult
 from responder.model import (
@@ -42,6 +42,19 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    id: str
+    login: str
+    active: bool = True
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "login": self.login, "active": self.active}
+
+
+DIRECTORY_PAGE = 50
+
+
 @dataclass
 class TokenState:
     subject: str = ""
@@ -59,11 +72,13 @@ class FakeIdP:
 
     def __init__(self, requests_per_second: float | None = None) -> None:
         self.tokens: dict[str, TokenState] = {}
+        self.users: dict[str, DirectoryUser] = {}
+        self.groups: dict[str, list[str]] = {}
         self.logouts: dict[str, int] = {}
         self.requests = 0
         self.mutating_requests = 0  # anything but a GET or an introspection
         self.rejected_429 = 0
-        self._failures: deque[tuple[int, float | None]] = deque()
+        self._failures: deque[tuple[int, float | None, str | None]] = deque()
         self._lock = threading.Lock()
         self._rate = requests_per_second
         self._window_start = time.monotonic()
@@ -89,16 +104,47 @@ class FakeIdP:
         with self._lock:
             self.tokens[token_key(token)] = TokenState(subject=subject)
 
+    def add_user(self, user_id: str, login: str = "", *, groups: tuple[str, ...] = (), active: bool = True) -> None:
+        """A user in the fake directory (for panic by login, email, group or everyone)."""
+        with self._lock:
+            self.users[user_id] = DirectoryUser(user_id, login or user_id, active)
+            for group in groups:
+                self.groups.setdefault(group, []).append(user_id)
+
     def state(self, token: str) -> TokenState:
         return self.tokens[token_key(token)]
 
-    def fail_next(self, count: int, status: int = 503, retry_after: float | None = None) -> None:
+    def fail_next(
+        self, count: int, status: int = 503, retry_after: float | None = None, *, method: str | None = None
+    ) -> None:
+        """The next `count` requests (of `method` only, when given) fail with `status`."""
         with self._lock:
-            self._failures.extend([(status, retry_after)] * count)
+            self._failures.extend([(status, retry_after, method)] * count)
 
     # ---- request handling --------------------------------------------------------------------------
 
-    def _respond(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _directory(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """GET /users?after=ID (pages of DIRECTORY_PAGE), GET /users/{id, login}, GET /groups/{name}/members."""
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts == ["users"]:
+            ordered = sorted(self.users)
+            after = query.get("after", "")
+            page = [self.users[u] for u in ordered if u > after][:DIRECTORY_PAGE]
+            more = bool(page) and page[-1].id != ordered[-1]
+            return 200, {}, {"users": [u.public() for u in page], "next": page[-1].id if more else None}
+        if len(parts) == 2 and parts[0] == "users":
+            found = self.users.get(parts[1]) or next((u for u in self.users.values() if u.login == parts[1]), None)
+            return (200, {}, found.public()) if found else (404, {}, {"error": "no such user"})
+        if len(parts) == 3 and parts[0] == "groups" and parts[2] == "members":
+            if parts[1] not in self.groups:
+                return 404, {}, {"error": "no such group"}
+            return 200, {}, {"members": [self.users[u].public() for u in self.groups[parts[1]] if u in self.users]}
+        return 404, {}, {"error": "no such endpoint"}
+
+    def _respond(
+        self, method: str, path: str, form: dict[str, str], query: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        query = query or {}
         with self._lock:
             self.requests += 1
             if method != "GET" and path != "/introspect":
@@ -107,8 +153,8 @@ class FakeIdP:
             if limited is not None:
                 self.rejected_429 += 1
                 return 429, limited, {"error": "rate limited"}
-            if self._failures:
-                status, retry_after = self._failures.popleft()
+            if self._failures and self._failures[0][2] in (None, method):
+                status, retry_after, _ = self._failures.popleft()
                 headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
                 return status, headers, {"error": "injected failure"}
             if method == "POST" and path == "/revoke":
@@ -128,6 +174,8 @@ class FakeIdP:
                 return 200, {}, {"active": True, "sub": state.subject}
             if method == "GET" and path == "/whoami":
                 return 200, {}, {"client": "responder"}
+            if method == "GET" and (path.startswith(("/users", "/groups/"))) and not path.endswith("/sessions"):
+                return self._directory(path, query)
             if path.startswith("/users/") and path.endswith("/sessions"):
                 user = path.split("/")[2]
                 if method == "DELETE":
@@ -157,7 +205,10 @@ class FakeIdP:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
                 form = {k: v[0] for k, v in parse_qs(raw).items()}
-                status, headers, body = idp._respond(self.command, self.path, form)
+                path, _, query = self.path.partition("?")
+                status, headers, body = idp._respond(
+                    self.command, path, form, {k: v[0] for k, v in parse_qs(query).items()}
+                )
                 payload = json.dumps(body).encode() if status != 204 else b""
                 self.send_response(status)
                 for name, value in headers.items():
@@ -179,6 +230,7 @@ class FakeProvider:
     """The `fake` provider plugin: revokes tokens and ends users' sessions at a FakeIdP."""
 
     plugin: ClassVar[str] = "fake"
+    panic_verbs: ClassVar[tuple[str, ...]] = (Verb.END_ALL_SESSIONS.value,)
 
     def __init__(self, name: str, client: httpx.Client) -> None:
         self.name = name
@@ -239,6 +291,39 @@ class FakeProvider:
             response = self._client.get(f"/users/{request.subject.user_id}/sessions")
             return None if response.status_code != 200 else response.json().get("sessions") == 0
         return None
+
+    # ---- directory (panic scopes) -------------------------------------------------------------------
+
+    def find_user(self, query: str) -> Subject | None:
+        response = self._client.get(f"/users/{quote(query, safe='')}")
+        if response.status_code == 404:
+            return None
+        return self._subject(self._directory_answer(response, "find user"))
+
+    def group_members(self, group: str) -> Iterator[Subject]:
+        response = self._client.get(f"/groups/{quote(group, safe='')}/members")
+        if response.status_code == 404:
+            raise DirectoryError(f"{self.name}: no group named {group!r}")
+        members = self._directory_answer(response, "list group members").get("members", [])
+        yield from (self._subject(m) for m in members if m.get("active"))
+
+    def all_users(self) -> Iterator[Subject]:
+        after = ""
+        while True:
+            body = self._directory_answer(self._client.get("/users", params={"after": after}), "list users")
+            yield from (self._subject(u) for u in body.get("users", []) if u.get("active"))
+            if not body.get("next"):
+                return
+            after = str(body["next"])
+
+    def _directory_answer(self, response: httpx.Response, step: str) -> dict[str, Any]:
+        if response.status_code != 200:
+            raise DirectoryError(f"{self.name}: {step}: HTTP {response.status_code}")
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+    def _subject(self, user: Mapping[str, Any]) -> Subject:
+        return Subject(self.name, str(user["id"]), str(user.get("login", "")))
 
     def close(self) -> None:
         self._client.close()

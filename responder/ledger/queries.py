@@ -27,6 +27,7 @@ class Filters:
     trigger: str | None = None
     outcome: str | None = None
     intake: str | None = None
+    panic: str | None = None
     action_ids: tuple[str, ...] | None = None
 
 
@@ -87,6 +88,8 @@ def _actions_query(filters: Filters) -> Select[Any]:
         conditions.append(actions.c.outcome == filters.outcome)
     if filters.action_ids is not None:
         conditions.append(actions.c.id.in_(filters.action_ids))
+    if filters.panic:
+        conditions.append(actions.c.panic_id == filters.panic)
     if filters.intake:
         linked = (
             select(sightings.c.action_id)

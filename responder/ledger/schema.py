@@ -133,7 +133,7 @@ actions = Table(
     Column("trigger", String(16), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("intake_id", ForeignKey("intakes.id")),
-    Column("panic_id", ForeignKey("panics.id")),
+    Column("panic_id", ForeignKey("panics.id"), index=True),
     Column("dry_run", Boolean, nullable=False),
     Column("state", String(16), nullable=False),  # planned | running | verifying | done
     Column("outcome", String(32)),

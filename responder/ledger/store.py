@@ -378,10 +378,12 @@ class Ledger:
         *,
         providers: Collection[str] | None = None,
         exclude: Collection[str] = (),
+        panic_id: str | None = None,
     ) -> list[Claimed]:
         """Lease up to `limit` due actions, each under its own lease token. PostgreSQL: rows locked by another
         claimer are skipped. `providers` limits claims to instances this process can act on; `exclude` skips
-        actions this process still has in hand."""
+        actions this process still has in hand; `panic_id` limits claims to one panic's actions (a panic of
+        thousands of users is not passed around as a list of ids)."""
         with self.transaction() as tx:
             now = tx.now
             lease_free = or_(actions.c.lease_until.is_(None), actions.c.lease_until < now)
@@ -392,6 +394,8 @@ class Ledger:
             query = select(actions).where(due, lease_free)
             if only is not None:
                 query = query.where(actions.c.id.in_(list(only)))
+            if panic_id is not None:
+                query = query.where(actions.c.panic_id == panic_id)
             if providers is not None:
                 query = query.where(actions.c.provider.in_(list(providers)))
             if exclude:
@@ -561,7 +565,7 @@ class Ledger:
             tx.event(EventType.VERIFICATION_RECORDED, {"dead": dead, "detail": detail}, action_id=action_id)
         return True
 
-    def due_or_leased(self, only: Collection[str] | None = None) -> int:
+    def due_or_leased(self, only: Collection[str] | None = None, panic_id: str | None = None) -> int:
         """Actions that are due now or held by a lease (possibly a dead worker's, which will run out)."""
         now = self._clock()
         with self.reader() as connection:
@@ -578,6 +582,8 @@ class Ledger:
             )
             if only is not None:
                 query = query.where(actions.c.id.in_(list(only)))
+            if panic_id is not None:
+                query = query.where(actions.c.panic_id == panic_id)
             return int(connection.execute(query).scalar_one())
 
     @_retry_conflicts
