@@ -2,9 +2,11 @@
 user and liveness by introspection (RFC 7662), revocation (RFC 7009) with responder's own client, or as a
 configured public client.
 
-What a generic OP cannot do, this plugin does not pretend to: there is no standard server-side way to end
-an OP session from a leaked session cookie, so such a finding is recorded as unhandled; ID tokens and
-authorization codes are not bearer credentials to revoke. A JWT access token is revoked when the OP supports
+A leaked OP session cookie has no standard server-side API. Where the instance opts in
+(`end_session_with_cookie`), responder ends the session by RP-initiated logout, presenting the cookie (and its
+signature cookie, when the OP signs them) to the OP's own end_session_endpoint as the browser would, and records
+it as such; otherwise the finding is recorded as unhandled. ID tokens and authorization codes are not bearer
+credentials to revoke. A JWT access token is revoked when the OP supports
 it, but its verification says "cannot tell": resource servers that do not introspect accept it until exp."""
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
+from providers._logout import end_session
 from providers._oauth import ClientCredentials, DiscoveryFailed, OAuthServer
 from providers._settings import PluginSettings, validate_settings
 from responder.errors import ConfigError
@@ -32,6 +35,7 @@ from responder.model import (
     Target,
     Verb,
     subject_from_claims,
+    subject_from_related,
 )
 from responder.secret import Secret, read_secret
 
@@ -48,6 +52,10 @@ class OidcSettings(PluginSettings):
     client_secret_file: Path | None = None
     client_secret_env: str | None = None
     public_client_ids: tuple[str, ...] = ()
+    # Opt-in: end a leaked OP session by RP-initiated logout with the session cookie itself.
+    end_session_with_cookie: bool = False
+    session_cookies: tuple[str, ...] = ("_session",)  # the OP's session cookie names (oidc-provider: _session)
+    logout_confirm: dict[str, str] = Field(default_factory=lambda: {"logout": "yes"})  # the "yes, sign out" field
 
     @model_validator(mode="after")
     def _has_a_client(self) -> OidcSettings:
@@ -87,20 +95,38 @@ class OidcProvider:
         return finding.provider.instance == self.name
 
     def plan(self, finding: Finding, related: Sequence[Finding] = ()) -> tuple[Target, ...]:
+        if finding.kind is Kind.SESSION_COOKIE:
+            return self._plan_session(finding, related)
         if finding.kind not in _REVOCABLE:
             return ()
         subject = subject_from_claims(self.name, finding.claims)
         return (Target(Verb.REVOKE_TOKEN, uses_credential=True, subject=subject),)
 
+    def _plan_session(self, finding: Finding, related: Sequence[Finding]) -> tuple[Target, ...]:
+        """The OP's own session cookie, when the instance opted in: RP-initiated logout with it. The sealed
+        credential is the Cookie header the OP needs (the cookie and its signature cookie, if any); the user is
+        named by another token of the same artifact when exactly one user is named there."""
+        if not self._settings.end_session_with_cookie:
+            return ()
+        name = next((loc.name for loc in finding.locations if loc.name in self._settings.session_cookies), None)
+        if name is None:
+            return ()
+        pairs = [(name, finding.value), *finding.companions.items()]
+        header = Secret("; ".join(f"{cookie}={value.reveal()}" for cookie, value in pairs))
+        subject = subject_from_related(self.name, related)
+        return (Target(Verb.END_SESSION, uses_credential=True, subject=subject, credential=header),)
+
     # ---- I/O ---------------------------------------------------------------------------------------
 
     def resolve(self, request: ActionRequest) -> Subject | None:
-        if request.credential is None:
-            return request.subject
+        if request.credential is None or request.verb == Verb.END_SESSION:
+            return request.subject  # a session cookie is never sent anywhere but to end the session
         claims = self._introspect(request)
         return self._subject(claims) if claims and claims.get("active") else request.subject
 
     def execute(self, request: ActionRequest) -> Outcome:
+        if request.verb == Verb.END_SESSION and request.credential is not None:
+            return self._end_session(request)
         if request.verb != Verb.REVOKE_TOKEN or request.credential is None:
             return Outcome(OutcomeStatus.UNSUPPORTED, f"a generic OIDC provider cannot {request.verb}")
         try:
@@ -130,7 +156,24 @@ class OidcProvider:
             return Outcome(OutcomeStatus.UNSUPPORTED, detail, subject=subject)
         return replace(self._answer(response, "revocation"), subject=subject)
 
+    def _end_session(self, request: ActionRequest) -> Outcome:
+        if request.credential is None or not self._settings.end_session_with_cookie:
+            return Outcome(OutcomeStatus.UNSUPPORTED, "end_session_with_cookie is not enabled for this instance")
+        try:
+            metadata = self._server.metadata()
+        except DiscoveryFailed as exc:
+            return Outcome(OutcomeStatus.FAILED_TRANSIENT, f"discovery: {exc}")
+        if metadata.end_session_endpoint is None:
+            return Outcome(OutcomeStatus.UNSUPPORTED, "the OP offers no end_session_endpoint (RP-initiated logout)")
+        outcome = end_session(
+            self._http, metadata.end_session_endpoint, self._server.issuer, request.credential,
+            self._settings.logout_confirm,
+        )  # fmt: skip
+        return replace(outcome, subject=request.subject)
+
     def verify(self, request: ActionRequest) -> bool | None:
+        if request.verb == Verb.END_SESSION:
+            return None  # no standard read tells whether an OP session is over
         if request.credential is None:
             return None
         if request.credential.reveal().count(".") == 2 and request.kind in (Kind.ACCESS_TOKEN, Kind.JWT):

@@ -22,6 +22,9 @@ USER_AGENT = f"responder/{__version__} (+session-token revocation)"
 # Pass as `extensions=READ_ONLY` on a POST that changes nothing (introspection, a search), so the dry-run
 # guard lets it through. GET, HEAD and OPTIONS are always read-only.
 READ_ONLY = {"responder.read_only": True}
+# Pass as `extensions=MUTATING` on a GET that changes something (an OP's end_session_endpoint may log out on
+# the GET itself), so the dry-run guard refuses it like any POST or DELETE.
+MUTATING = {"responder.mutating": True}
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _dry_run: ContextVar[bool] = ContextVar("responder_dry_run", default=False)
 
@@ -47,7 +50,10 @@ class _DryRunGuard(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         rehearsing = self._always or _dry_run.get()
-        if rehearsing and request.method not in _SAFE_METHODS and not request.extensions.get("responder.read_only"):
+        mutating = request.extensions.get("responder.mutating") or (
+            request.method not in _SAFE_METHODS and not request.extensions.get("responder.read_only")
+        )
+        if rehearsing and mutating:
             raise DryRunViolation(f"dry run: refused {request.method} {request.url.path}")
         return self._inner.handle_request(request)
 

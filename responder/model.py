@@ -121,6 +121,9 @@ class Finding:
     expires_at: datetime | None
     locations: tuple[Location, ...]
     value: Secret = field(repr=False, compare=False)
+    # Cookies that only work together with this one, seen beside it in the same request: e.g. the
+    # `<name>.sig` signature of a signed session cookie (cookie name → value).
+    companions: Mapping[str, Secret] = field(default_factory=dict, repr=False, compare=False)
 
 
 class Trigger(StrEnum):
@@ -196,6 +199,9 @@ class Target:
     verb: str  # a Verb, or a provider's own
     uses_credential: bool  # the action needs the raw value (sealed until the action ends)
     subject: Subject | None = None
+    # What to seal instead of the finding's value, when the action needs more than the value alone (a
+    # session cookie together with its signature cookie, as one Cookie header).
+    credential: Secret | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,9 +89,8 @@ class Planner:
             basis = f"subject:{subject_id}\x1f{basis}"
         key = action_key(basis, provider, target.verb, dry_run=intake.dry_run)
         # Rehearsals seal too: the read-only lookup that names the user needs the value; it is erased after.
-        sealed = (
-            self._sealer.seal(finding.value, binding(key, provider, target.verb)) if target.uses_credential else None
-        )
+        value = target.credential or finding.value
+        sealed = self._sealer.seal(value, binding(key, provider, target.verb)) if target.uses_credential else None
         return PlannedAction(
             id=key,
             verb=target.verb,

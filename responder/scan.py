@@ -11,13 +11,17 @@ from pathlib import Path
 from responder.detect.pipeline import detect
 from responder.errors import UnreadableArtifact
 from responder.interfaces import ReadContext, Reader
-from responder.model import Candidate, Family, Finding, Kind, Location, Observation, ProviderRef
+from responder.model import Candidate, Family, Field, Finding, Kind, Location, Observation, ProviderRef
 from responder.plugins import ReaderRegistry
-from responder.secret import Fingerprinter
+from responder.secret import Fingerprinter, Secret
 from responder.settings import ProviderConfig, ScanSettings
 
 _SPECIFICITY = {"cookie:catalog": 5, "param": 4, "header": 4, "authorization": 3, "shape": 2, "cookie": 1}
 MAX_LOCATIONS = 1000  # per finding; the count is still reported
+MAX_COMPANIONS = 10_000  # signature cookies remembered per artifact (they are small; this bounds memory)
+SIGNATURE_SUFFIX = ".sig"  # `name.sig` signs cookie `name` (Express/Koa `cookies` keygrip, node oidc-provider)
+
+_CompanionKey = tuple[str, int | None, str]  # (archive member, entry, signed cookie's name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,9 @@ class Scanner:
     def _findings(self, observations: Iterator[Observation]) -> tuple[Finding, ...]:
         merged: dict[str, _Accumulator] = {}
         hosts: dict[str, set[str]] = {}
+        signatures: dict[_CompanionKey, Secret] = {}
         for obs in observations:
+            _remember_signature(obs, signatures)
             for candidate in detect(obs):
                 fingerprint = self._fingerprint(candidate.value)
                 acc = merged.get(fingerprint)
@@ -128,10 +134,12 @@ class Scanner:
                     acc.locations[candidate.location or obs.location] = None
                 if obs.location.host:
                     hosts.setdefault(fingerprint, set()).add(obs.location.host.lower())
-        findings = [self._finding(fp, acc, hosts.get(fp, set())) for fp, acc in merged.items()]
+        findings = [self._finding(fp, acc, hosts.get(fp, set()), signatures) for fp, acc in merged.items()]
         return tuple(mask_secret_claims(findings, {f.value.reveal(): f.fingerprint for f in findings}))
 
-    def _finding(self, fingerprint: str, acc: _Accumulator, hosts: set[str]) -> Finding:
+    def _finding(
+        self, fingerprint: str, acc: _Accumulator, hosts: set[str], signatures: Mapping[_CompanionKey, Secret]
+    ) -> Finding:
         candidate = acc.candidate
         instance = self._attributor.instance_for(candidate, hosts)
         family = candidate.family
@@ -150,6 +158,7 @@ class Scanner:
             expires_at=candidate.expires_at,
             locations=tuple(acc.locations),
             value=candidate.value,
+            companions=_companions(candidate, acc.locations, signatures),
         )
 
 
@@ -166,6 +175,29 @@ def mask_secret_claims(findings: Iterable[Finding], by_value: Mapping[str, str])
             elif name == "sid" and finding.kind is Kind.SESSION_COOKIE and not value.startswith("sha256:"):
                 claims[name] = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
         yield replace(finding, claims=claims) if claims != finding.claims else finding
+
+
+def _remember_signature(obs: Observation, signatures: dict[_CompanionKey, Secret]) -> None:
+    where = obs.location
+    if where.field is not Field.COOKIE or where.entry is None or not where.name.endswith(SIGNATURE_SUFFIX):
+        return
+    if len(signatures) < MAX_COMPANIONS:
+        signatures.setdefault((where.member, where.entry, where.name[: -len(SIGNATURE_SUFFIX)]), obs.value)
+
+
+def _companions(
+    candidate: Candidate, locations: Iterable[Location], signatures: Mapping[_CompanionKey, Secret]
+) -> dict[str, Secret]:
+    """The signature cookie sent beside a session cookie in the same request: without it, an OP that signs
+    its cookies does not recognise the session (RP-initiated logout with the leaked session needs both)."""
+    if candidate.kind is not Kind.SESSION_COOKIE or not signatures:
+        return {}
+    for location in locations:
+        if location.field is Field.COOKIE:
+            signature = signatures.get((location.member, location.entry, location.name))
+            if signature is not None:
+                return {location.name + SIGNATURE_SUFFIX: signature}
+    return {}
 
 
 def _rank(candidate: Candidate) -> int:

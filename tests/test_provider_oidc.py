@@ -29,7 +29,7 @@ TOKEN = Secret("opaque-access-token-0123456789abcdef")
 
 
 def provider(**table: Any) -> OidcProvider:
-    settings = {"name": "partner", "plugin": "oidc", "issuer": ISSUER, "client_id": "responder"}
+    settings: dict[str, Any] = {"name": "partner", "plugin": "oidc", "issuer": ISSUER, "client_id": "responder"}
     settings.update(table)
     settings.setdefault("client_secret", SecretStr("s3cr3t"))
     return OidcProvider.from_config(settings, build_client(ISSUER))
@@ -182,3 +182,111 @@ def test_unreachable_issuer_is_transient() -> None:
         outcome = provider().execute(request())
     assert outcome.status is OutcomeStatus.FAILED_TRANSIENT
     assert outcome.detail.startswith("discovery: cannot reach")
+
+
+# ---- RP-initiated logout with the leaked session (opt-in) ----------------------------------------------
+
+SESSION = Secret("sess-0123456789abcdefghij")
+SIGNATURE = Secret("sig-abcdefghij0123456789")
+LOGOUT_PAGE = """<!DOCTYPE html><html><body><h1>Do you want to sign-out?</h1>
+<form id="op.logoutForm" method="post" action="/session/end/confirm">
+<input type="hidden" name="xsrf" value="x-1"/></form>
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button></body></html>"""
+
+
+def session_finding(**extra: Any) -> Finding:
+    return Finding(
+        "e" * 64, Kind.SESSION_COOKIE, "cookie:catalog", "application session", True, ProviderRef(None, "partner"),
+        {}, None, (Location(Where.COOKIE, "_session", entry=3),), SESSION, companions={"_session.sig": SIGNATURE},
+        **extra,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def op(idp: respx.MockRouter) -> respx.MockRouter:
+    metadata = {**METADATA, "end_session_endpoint": f"{ISSUER}/session/end"}
+    idp.get(f"{ISSUER}/.well-known/openid-configuration").respond(200, json=metadata)
+    return idp
+
+
+def end_session_request(header: Secret) -> ActionRequest:
+    return ActionRequest("a-2", "partner", Verb.END_SESSION, "e" * 64, Kind.SESSION_COOKIE, None, header)
+
+
+def test_a_session_cookie_is_left_alone_unless_the_instance_opts_in() -> None:
+    assert provider().plan(session_finding()) == ()
+
+
+def test_the_session_is_ended_by_rp_initiated_logout_with_cookie_and_signature(op: respx.MockRouter) -> None:
+    plugin = provider(end_session_with_cookie=True)
+    id_token = Finding(
+        "d" * 64, Kind.ID_TOKEN, "jwt", "id token", True, ProviderRef(None, "partner"), {"sub": "carol"}, None, (),
+        Secret("x.y.z"),
+    )  # fmt: skip
+    (target,) = plugin.plan(session_finding(), [id_token])
+    assert (target.verb, target.uses_credential) == (Verb.END_SESSION, True)
+    assert target.subject is not None
+    assert target.subject.user_id == "carol"  # named by the id_token of the same artifact
+    assert target.credential is not None
+    assert target.credential.reveal() == f"_session={SESSION.reveal()}; _session.sig={SIGNATURE.reveal()}"
+
+    page = op.get(f"{ISSUER}/session/end").respond(200, text=LOGOUT_PAGE, headers={"content-type": "text/html"})
+    confirm = op.post(f"{ISSUER}/session/end/confirm").respond(303, headers={"location": "/session/end/success"})
+    outcome = plugin.execute(end_session_request(target.credential))
+    assert outcome.status is OutcomeStatus.REVOKED
+    assert "RP-initiated logout" in outcome.detail
+    for call in (page.calls.last.request, confirm.calls.last.request):
+        assert call.headers["cookie"] == target.credential.reveal()
+    assert confirm.calls.last.request.content == b"xsrf=x-1&logout=yes"
+    assert plugin.verify(end_session_request(target.credential)) is None
+    assert SESSION.reveal() not in outcome.detail
+
+
+def test_the_cookie_is_never_sent_to_another_origin(idp: respx.MockRouter) -> None:
+    metadata = {**METADATA, "end_session_endpoint": "https://elsewhere.example.net/logout"}
+    idp.get(f"{ISSUER}/.well-known/openid-configuration").respond(200, json=metadata)
+    elsewhere = idp.route(host="elsewhere.example.net")
+    outcome = provider(end_session_with_cookie=True).execute(end_session_request(Secret("_session=abc")))
+    assert outcome.status is OutcomeStatus.UNSUPPORTED
+    assert not elsewhere.called
+
+
+def test_a_form_posting_to_another_origin_is_not_submitted(op: respx.MockRouter) -> None:
+    evil = LOGOUT_PAGE.replace('action="/session/end/confirm"', 'action="https://elsewhere.example.net/x"')
+    op.get(f"{ISSUER}/session/end").respond(200, text=evil)
+    elsewhere = op.route(host="elsewhere.example.net")
+    outcome = provider(end_session_with_cookie=True).execute(end_session_request(Secret("_session=abc")))
+    assert outcome.status is OutcomeStatus.FAILED_PERMANENT
+    assert "no logout form" in outcome.detail
+    assert not elsewhere.called
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(503, OutcomeStatus.FAILED_TRANSIENT), (400, OutcomeStatus.FAILED_PERMANENT)]
+)
+def test_logout_failures_have_one_meaning_each(op: respx.MockRouter, status: int, expected: OutcomeStatus) -> None:
+    op.get(f"{ISSUER}/session/end").respond(status)
+    outcome = provider(end_session_with_cookie=True).execute(end_session_request(Secret("_session=abc")))
+    assert outcome.status is expected
+
+
+def test_an_op_without_end_session_endpoint_is_unsupported(idp: respx.MockRouter) -> None:
+    outcome = provider(end_session_with_cookie=True).execute(end_session_request(Secret("_session=abc")))
+    assert outcome.status is OutcomeStatus.UNSUPPORTED
+    assert "end_session_endpoint" in outcome.detail
+
+
+def test_resolve_never_sends_a_session_cookie_anywhere(op: respx.MockRouter) -> None:
+    introspect = op.post(METADATA["introspection_endpoint"])
+    assert provider(end_session_with_cookie=True).resolve(end_session_request(Secret("_session=abc"))) is None
+    assert not introspect.called
+
+
+def test_a_dry_run_ends_no_session(op: respx.MockRouter) -> None:
+    page = op.get(f"{ISSUER}/session/end").respond(200, text=LOGOUT_PAGE)
+    confirm = op.post(f"{ISSUER}/session/end/confirm")
+    with dry_run(), pytest.raises(DryRunViolation):
+        provider(end_session_with_cookie=True).execute(end_session_request(Secret("_session=abc")))
+    assert not page.called  # an OP may log out on the GET already: it is refused like a POST
+    assert not confirm.called

@@ -66,6 +66,7 @@ class Tokens:
     access_token: str
     refresh_token: str
     id_token: str
+    op_cookies: dict[str, str]  # the OP's session cookies in the browser after the login (name → value)
 
 
 def login(op: RunningOP, user: str, password: str = "any-password") -> Tokens:  # noqa: S107 - dev pages
@@ -114,7 +115,28 @@ def login(op: RunningOP, user: str, password: str = "any-password") -> Tokens:  
                 "code_verifier": verifier,
             },
         ).json()
-    return Tokens(tokens["access_token"], tokens["refresh_token"], tokens["id_token"])
+        op_cookies = {
+            cookie.name: cookie.value or "" for cookie in browser.cookies.jar if cookie.name.startswith("_session")
+        }
+    return Tokens(tokens["access_token"], tokens["refresh_token"], tokens["id_token"], op_cookies)
+
+
+def session_alive(op: RunningOP, cookies: dict[str, str]) -> bool:
+    """Does the OP still know this browser session? A silent authorization request (prompt=none) answers
+    `login_required` when there is no session, anything else (a code, consent_required) when there is."""
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"x" * 43).digest()).rstrip(b"=").decode()
+    redirect_uri = f"http://127.0.0.1:{op.rp_port}{REDIRECT_PATH}"
+    with httpx.Client(follow_redirects=False, timeout=10, cookies=cookies) as browser:
+        response = browser.get(
+            f"{op.issuer}/auth",
+            params={
+                "client_id": "demo-spa", "response_type": "code", "redirect_uri": redirect_uri, "scope": "openid",
+                "prompt": "none", "code_challenge": challenge, "code_challenge_method": "S256",
+            },
+        )  # fmt: skip
+    location = response.headers.get("location", "")
+    assert location.startswith(redirect_uri), (response.status_code, location)
+    return "error=login_required" not in location
 
 
 def introspect(op: RunningOP, token: str) -> dict[str, object]:

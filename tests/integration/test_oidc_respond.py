@@ -13,7 +13,7 @@ import pytest
 
 from tests import harbuild
 from tests.conftest import ROOT, require_peer
-from tests.integration.oidc_peer import RunningOP, Tokens, introspect, login, oidc_provider
+from tests.integration.oidc_peer import RunningOP, Tokens, introspect, login, oidc_provider, session_alive
 from tests.test_cli import run
 
 __all__ = ["oidc_provider"]  # the fixture, imported so pytest finds it here
@@ -223,3 +223,42 @@ def test_a_chromium_login_recorded_as_har_is_revoked_end_to_end(oidc_provider: R
     # oidc-provider mints resource-bound access tokens as JWTs it can neither introspect nor revoke.
     assert others == {("access_token", "unsupported")}
     assert any("valid until it expires" in str(a["detail"]) for a in rows)
+
+
+def test_a_leaked_op_session_cookie_is_ended_by_rp_initiated_logout(oidc_provider: RunningOP, tmp_path: Path) -> None:
+    tokens = login(oidc_provider, "dave@example.com")
+    assert set(tokens.op_cookies) >= {"_session", "_session.sig"}  # oidc-provider signs its session cookie
+    assert session_alive(oidc_provider, tokens.op_cookies)
+    cookie_header = "; ".join(f"{name}={value}" for name, value in tokens.op_cookies.items())
+    capture = harbuild.write(
+        tmp_path / "session.har",
+        harbuild.har(
+            # only the id_token of the login is in the capture: it names the user; the cookie is the credential
+            harbuild.entry(
+                f"{oidc_provider.issuer}/token", method="POST", body=json.dumps({"id_token": tokens.id_token})
+            ),
+            harbuild.entry(f"{oidc_provider.issuer}/session/end", request_headers=[("Cookie", cookie_header)]),
+        ),
+    )
+    plain = config(tmp_path, oidc_provider)
+    opted_in = tmp_path / "opted-in.toml"
+    opted_in.write_text(plain.read_text() + "end_session_with_cookie = true\n")
+
+    without = run("respond", str(capture), "-c", str(plain), "-f", "json", data_dir=tmp_path / "d1", env=SECRET_ENV)
+    assert without.returncode == 4, without.stderr  # not opted in: a session cookie nobody ended needs a person
+    assert json.loads(without.stdout)["intakes"][0]["unhandled"] == 1
+    assert session_alive(oidc_provider, tokens.op_cookies)
+
+    acted = run("respond", str(capture), "-c", str(opted_in), "-f", "json", data_dir=tmp_path / "d2", env=SECRET_ENV)
+    assert acted.returncode == 1, acted.stdout + acted.stderr
+    for secret in tokens.op_cookies.values():
+        assert secret not in acted.stdout + acted.stderr
+    (action,) = json.loads(acted.stdout)["actions"]
+    assert (action["verb"], action["outcome"], action["subject_id"]) == ("end_session", "revoked", "dave@example.com")
+    assert "RP-initiated logout" in str(action["detail"])
+    assert not session_alive(oidc_provider, tokens.op_cookies)
+    # An offline_access grant outlives the session at this OP: its refresh token is not in this capture, so it
+    # stays live; a refresh token in a capture is revoked by an action of its own (see the tests above).
+    assert introspect(oidc_provider, tokens.refresh_token)["active"] is True
+    ledger_bytes = b"".join(p.read_bytes() for p in (tmp_path / "d2").glob("ledger.sqlite3*"))
+    assert not any(value.encode() in ledger_bytes for value in tokens.op_cookies.values())
