@@ -240,14 +240,15 @@ def work(
     settings = load(config, **overrides)
     responder = Responder.from_settings(settings)
     stop = threading.Event()
+    engine = responder.engine()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()
+        engine.wake()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     log = structlog.get_logger("responder.work")
-    engine = responder.engine()
     log.info("worker_started", owner=engine.owner, threads=settings.engine.threads)
     try:
         stats = engine.run(until_idle=until_idle, stop=stop)

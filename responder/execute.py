@@ -37,6 +37,9 @@ from responder.settings import EngineSettings
 
 log = structlog.get_logger("responder.execute")
 
+# Told of every finished action: (provider instance, outcome, seconds from planned to finished). For metrics.
+FinishObserver = Callable[[str, OutcomeStatus, float | None], None]
+
 
 @dataclass
 class RunStats:
@@ -62,6 +65,7 @@ class Engine:
         settings: EngineSettings,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_finish: FinishObserver | None = None,
     ) -> None:
         self._ledger = ledger
         self._providers = providers
@@ -72,6 +76,17 @@ class Engine:
         self.owner = worker_id()
         self._stats = RunStats()
         self._stats_lock = threading.Lock()
+        self._on_finish = on_finish
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """New work was recorded (an upload, a panic): claim now instead of at the next poll."""
+        self._wake.set()
+
+    def _nap(self, seconds: float, stop: threading.Event) -> None:
+        """Idle until new work is announced, the poll interval passes, or a stop (which also wakes)."""
+        if not stop.is_set() and self._wake.wait(seconds):
+            self._wake.clear()
 
     # ---- the loop ----------------------------------------------------------------------------------
 
@@ -119,7 +134,7 @@ class Engine:
                 if in_flight:
                     wait_for(list(in_flight), timeout=self._idle_wait(until_idle), return_when=FIRST_COMPLETED)
                 else:
-                    stop.wait(self._idle_wait(until_idle))
+                    self._nap(self._idle_wait(until_idle), stop)
             for future in in_flight:
                 future.result()
         return self._stats
@@ -315,6 +330,9 @@ class Engine:
         with self._stats_lock:
             self._stats.executed += 1
             self._stats.count(outcome.status)
+        if self._on_finish is not None:
+            took = (utc_now() - action.planned_at).total_seconds() if action.planned_at else None
+            self._on_finish(action.provider, outcome.status, took)
         return True
 
     def _verify(self, action: Claimed, provider: Provider, request: ActionRequest) -> None:

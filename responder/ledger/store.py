@@ -125,6 +125,7 @@ class Claimed:
     verifying: bool  # outcome already recorded; only verification is left
     interrupted: bool  # a previous holder's lease ran out mid-call: the IdP may already have acted
     lease: str = ""  # this claim's own token: a later claim of the same row (even by this process) differs
+    planned_at: datetime | None = None  # when the action was recorded (for the planned → finished latency)
 
 
 _INTAKE_COLUMNS = (
@@ -434,6 +435,7 @@ class Ledger:
                         verifying=verifying,
                         interrupted=row.state == State.RUNNING,
                         lease=lease,
+                        planned_at=row.created_at,
                     )
                 )
         return claimed
