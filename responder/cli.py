@@ -26,6 +26,7 @@ from responder.cli_common import (
 from responder.cli_ledger import ledger_app
 from responder.cli_providers import providers_app
 from responder.cli_respond import panic, respond, work
+from responder.cli_serve import serve
 from responder.errors import ResponderError
 from responder.output import jsonout, sarif, table
 
@@ -45,6 +46,7 @@ app.add_typer(providers_app, name="providers")
 app.command()(respond)
 app.command()(work)
 app.command()(panic)
+app.command()(serve)
 
 
 class OutputFormat(StrEnum):

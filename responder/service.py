@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from responder.errors import ConfigError, DirectoryError
-from responder.execute import Engine
+from responder.execute import Engine, FinishObserver
 from responder.interfaces import Directory, Provider
 from responder.keys import fingerprinter, open_sealer
 from responder.ledger import Ledger, open_ledger
@@ -83,8 +83,8 @@ class Responder:
             provider.close()
         self.ledger.close()
 
-    def engine(self, sleep: Callable[[float], None] = time.sleep) -> Engine:
-        return Engine(self.ledger, self.providers, self.sealer, self.settings.engine, self._limiter, sleep)
+    def engine(self, sleep: Callable[[float], None] = time.sleep, on_finish: FinishObserver | None = None) -> Engine:
+        return Engine(self.ledger, self.providers, self.sealer, self.settings.engine, self._limiter, sleep, on_finish)
 
     def intake(
         self,

@@ -25,6 +25,16 @@ _MiB = 1024 * 1024
 _SECRET_KEY = re.compile(r"(secret|token|password|private_key|api_key|key)$")
 
 
+def _hold_secrets(data: Any) -> Any:
+    """Plugin-specific keys that look secret are held as SecretStr from the moment they are read."""
+    if isinstance(data, dict):
+        return {
+            key: SecretStr(value) if isinstance(value, str) and _SECRET_KEY.search(key) else value
+            for key, value in data.items()
+        }
+    return data
+
+
 class ProviderConfig(BaseModel):
     """The stable keys every `[[providers]]` table has. Any other key belongs to the plugin, which validates
     the whole table with its own settings model; secret-looking extra keys are held as SecretStr here."""
@@ -34,12 +44,7 @@ class ProviderConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _hold_secrets(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {
-                key: SecretStr(value) if isinstance(value, str) and _SECRET_KEY.search(key) else value
-                for key, value in data.items()
-            }
-        return data
+        return _hold_secrets(data)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     plugin: str = Field(min_length=1)
@@ -95,6 +100,46 @@ class EngineSettings(BaseModel):
     http_timeout_seconds: float = Field(default=20, gt=0)
 
 
+Role = Literal["uploader", "responder", "auditor"]
+
+
+class ApiKeyConfig(BaseModel):
+    """One `[[api_keys]]` table: who may call the API, by the SHA-256 of their key (the key is never stored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100, description="recorded as the actor of what the key does")
+    key_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the key (sha256sum)")
+    roles: tuple[Role, ...] = Field(min_length=1, description="uploader | responder (panic) | auditor (read)")
+
+
+class SourceConfig(BaseModel):
+    """The stable keys of a `[[sources]]` table (a ticketing system); the plugin validates the rest."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hold_secrets(cls, data: Any) -> Any:
+        return _hold_secrets(data)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    plugin: str = Field(min_length=1)
+    webhook_secret: SecretStr | None = None
+    webhook_secret_file: Path | None = None
+    webhook_secret_env: str | None = None
+
+
+class ServeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(default="127.0.0.1", description="address `responder serve` listens on")
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_upload_bytes: int = Field(default=512 * _MiB, gt=0, description="larger uploads are refused with 413")
+    engine: bool = Field(default=True, description="run the execution engine inside the service")
+    ready_cache_seconds: float = Field(default=30, ge=0, description="how long /readyz reuses a provider check")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RESPONDER_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -103,18 +148,21 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     log_json: bool = False
     providers: tuple[ProviderConfig, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+    api_keys: tuple[ApiKeyConfig, ...] = ()
+    serve: ServeSettings = ServeSettings()
     scan: ScanSettings = ScanSettings()
     ledger: LedgerSettings = LedgerSettings()
     engine: EngineSettings = EngineSettings()
 
-    @field_validator("providers")
+    @field_validator("providers", "sources", "api_keys")
     @classmethod
-    def _unique_names(cls, providers: tuple[ProviderConfig, ...]) -> tuple[ProviderConfig, ...]:
-        names = [p.name for p in providers]
+    def _unique_names(cls, tables: tuple[Any, ...]) -> tuple[Any, ...]:
+        names = [t.name for t in tables]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
-        return providers
+            raise ValueError(f"names must be unique; repeated: {', '.join(duplicates)}")
+        return tables
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,131 @@
+"""The app factory and the state one process holds: the Responder (ledger, providers, sealer), the scanner,
+API keys, metrics, and the engine thread. Nothing happens at import time; `create_app` builds everything."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from responder import __version__
+from responder.api.auth import ApiKeys
+from responder.api.limits import BodyLimit
+from responder.api.metrics import Metrics
+from responder.errors import ResponderError
+from responder.execute import Engine
+from responder.keys import fingerprinter
+from responder.plugins import load_readers
+from responder.sanitize.writer import Sanitizer
+from responder.scan import Scanner
+from responder.service import Responder
+from responder.settings import Settings
+
+log = structlog.get_logger("responder.api")
+
+WEBHOOK_BODY_LIMIT = 1024 * 1024  # a webhook announces an attachment; it never carries one
+OTHER_BODY_LIMIT = 64 * 1024  # JSON requests: a panic, a filter
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    responder: Responder
+    scanner: Scanner
+    sanitizer: Sanitizer
+    keys: ApiKeys
+    metrics: Metrics
+    engine: Engine
+    spool_dir: Path
+    sanitized_dir: Path
+    stop: threading.Event = field(default_factory=threading.Event)
+    engine_thread: threading.Thread | None = None
+
+    def start_engine(self) -> None:
+        def run() -> None:
+            try:
+                self.engine.run(until_idle=False, stop=self.stop)
+            except Exception as exc:  # the service stays up (uploads are still recorded); readyz tells
+                log.error("engine_stopped", error=type(exc).__name__)
+
+        self.engine_thread = threading.Thread(target=run, name="responder-engine", daemon=True)
+        self.engine_thread.start()
+
+    def stop_engine(self, timeout: float) -> None:
+        """Graceful: no new claims; the actions in hand finish and are recorded (or their lease lets another
+        worker finish them, should the process be killed first)."""
+        self.stop.set()
+        self.engine.wake()
+        if self.engine_thread is not None:
+            self.engine_thread.join(timeout)
+
+
+def state_of(request: Request) -> AppState:
+    state: AppState = request.app.state.responder
+    return state
+
+
+def create_app(settings: Settings, *, responder: Responder | None = None, run_engine: bool | None = None) -> FastAPI:
+    responder = responder or Responder.from_settings(settings)
+    registry = load_readers()
+    metrics = Metrics(lambda: responder.ledger.due_or_leased())
+    state = AppState(
+        settings=settings,
+        responder=responder,
+        scanner=Scanner(registry, fingerprinter(settings), settings.scan, settings.providers),
+        sanitizer=Sanitizer(registry, settings.scan),
+        keys=ApiKeys(settings.api_keys),
+        metrics=metrics,
+        engine=responder.engine(on_finish=metrics.action_finished),
+        spool_dir=_private_dir(settings.data_dir / "spool"),
+        sanitized_dir=_private_dir(settings.data_dir / "sanitized"),
+    )
+    engine_on = settings.serve.engine if run_engine is None else run_engine
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if engine_on:
+            state.start_engine()
+        log.info("service_started", engine=engine_on, api_keys=len(state.keys))
+        try:
+            yield
+        finally:
+            state.stop_engine(timeout=settings.engine.lease_seconds)
+            responder.close()
+            log.info("service_stopped")
+
+    app = FastAPI(
+        title="responder",
+        version=__version__,
+        summary="Finds live credentials in browser captures, revokes them at the identity provider, records it.",
+        lifespan=lifespan,
+    )
+    app.state.responder = state
+    upload_limit = settings.serve.max_upload_bytes
+
+    def limit_for(path: str) -> int:
+        if path.startswith("/v1/artifacts"):
+            return upload_limit
+        return WEBHOOK_BODY_LIMIT if path.startswith("/v1/webhooks") else OTHER_BODY_LIMIT
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+
+    @app.exception_handler(ResponderError)
+    async def _responder_error(request: Request, exc: ResponderError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422 if exc.exit_code == 2 else 400)
+
+    from responder.api import artifacts, health, ledger_routes, panic_routes
+
+    for module in (health, artifacts, panic_routes, ledger_routes):
+        app.include_router(module.router)
+    return app
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,206 @@
+"""The upload trigger: `POST /v1/artifacts` streams the capture to a private spool, scans it, records the
+intake (findings and actions, credentials sealed) before anything else, hands the actions to the engine,
+and answers 202. The original is deleted once recorded; the sanitized copy can be downloaded once."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from responder.api.app import AppState, state_of
+from responder.api.auth import Caller, require
+from responder.api.schemas import ArtifactOut, FindingOut, IntakeAccepted, IntakeStatus, progress_of
+from responder.errors import UnreadableArtifact
+from responder.ledger.queries import show
+from responder.ledger.store import NEEDS_A_PERSON
+from responder.model import Trigger
+
+router = APIRouter(tags=["artifacts"])
+log = structlog.get_logger("responder.api.artifacts")
+CHUNK = 1024 * 1024
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@router.post(
+    "/v1/artifacts",
+    status_code=202,
+    response_model=IntakeAccepted,
+    responses={
+        400: {"description": "empty body"},
+        413: {"description": "too large"},
+        422: {"description": "unreadable"},
+    },
+    summary="Upload a capture (HAR, .har.gz, .zip, .saz, text): raw body, or multipart with one `file` field",
+)
+async def upload(
+    request: Request,
+    caller: Annotated[Caller, Depends(require("uploader"))],
+    filename: Annotated[str | None, Query(max_length=255, description="name of a raw-body upload")] = None,
+    dry_run: Annotated[bool, Query(description="record what would be done; revoke nothing")] = False,
+) -> IntakeAccepted:
+    state = state_of(request)
+    spool = state.spool_dir / uuid.uuid4().hex
+    try:
+        name = await _receive(request, spool, filename)
+        return await run_in_threadpool(_intake, state, spool, name, caller, dry_run)
+    finally:
+        spool.unlink(missing_ok=True)  # the original holds live credentials: it never outlives the request
+
+
+async def _receive(request: Request, spool: Path, filename: str | None) -> str:
+    """Write the body to the spool as it arrives (the size limit is enforced by BodyLimit meanwhile)."""
+    size = 0
+    content_type = request.headers.get("content-type", "")
+    with _private_file(spool) as out:
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_files=1, max_fields=4)
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise HTTPException(422, "multipart upload needs one file in the field `file`")
+            filename = filename or upload.filename
+            while chunk := await upload.read(CHUNK):
+                out.write(chunk)
+                size += len(chunk)
+            await upload.close()
+        else:
+            async for chunk in request.stream():
+                out.write(chunk)
+                size += len(chunk)
+    if size == 0:
+        raise HTTPException(400, "the upload is empty")
+    return _safe_name(filename or "upload")
+
+
+def _intake(state: AppState, spool: Path, name: str, caller: Caller, dry_run: bool) -> IntakeAccepted:
+    named = spool.with_name(f"{spool.name}-{name}")  # readers sniff by name too (.har, .zip, .saz)
+    spool.rename(named)
+    try:
+        report = state.scanner.scan(named)
+        if not report.readable:
+            raise HTTPException(422, f"could not read the upload: {report.error}")
+        result = state.responder.intake(
+            report, trigger=Trigger.UPLOAD, actor=caller.actor, source="api", reference=name, dry_run=dry_run
+        )
+        state.engine.wake()
+        state.metrics.intakes.labels("upload").inc()
+        for finding in report.findings:
+            state.metrics.findings.labels(finding.kind.value).inc()
+        sanitized_url = _sanitize(state, named, name, result.intake_id, report)
+    finally:
+        named.unlink(missing_ok=True)
+    log.info("artifact_received", intake_id=result.intake_id, findings=len(report.findings), actor=caller.actor)
+    return IntakeAccepted(
+        intake_id=result.intake_id,
+        artifact=ArtifactOut(
+            name=name, sha256=report.sha256, size=report.size, reader=report.reader, warnings=list(report.warnings)
+        ),
+        findings=[
+            FindingOut(
+                fingerprint=r.fingerprint,
+                kind=r.kind,
+                detector=r.detector,
+                revocable=r.revocable,
+                family=r.family,
+                provider=r.provider,
+                subject_id=r.subject_id,
+                disposition=r.disposition,
+                locations=r.locations,
+                actions=[a.id for a in r.actions],
+            )
+            for r in result.records
+        ],
+        actions_planned=len(result.action_ids),
+        needs_a_person=sum(1 for r in result.records if r.disposition in NEEDS_A_PERSON),
+        status_url=f"/v1/intakes/{result.intake_id}",
+        sanitized_url=sanitized_url,
+    )
+
+
+def _sanitize(state: AppState, original: Path, name: str, intake_id: str, report: Any) -> str | None:
+    """After the intake is recorded: a failure here loses no revocation, only the copy (noted in the log)."""
+    target_dir = state.sanitized_dir / intake_id
+    target_dir.mkdir(mode=0o700)
+    try:
+        state.sanitizer.write(original, report.findings, target_dir / name)
+    except (UnreadableArtifact, OSError) as exc:
+        log.warning("sanitize_failed", intake_id=intake_id, error=type(exc).__name__)
+        shutil.rmtree(target_dir, ignore_errors=True)
+        return None
+    return f"/v1/intakes/{intake_id}/sanitized"
+
+
+@router.get("/v1/intakes/{intake_id}", response_model=IntakeStatus, summary="Progress and outcomes of an upload")
+def intake_status(
+    intake_id: str, request: Request, caller: Annotated[Caller, Depends(require("uploader", "auditor"))]
+) -> IntakeStatus:
+    found = show(state_of(request).responder.ledger, intake_id)
+    if found is None or "intake" not in found:
+        raise HTTPException(404, "no such intake")
+    return IntakeStatus(
+        intake=found["intake"],
+        findings=found["findings"],
+        actions=found["actions"],
+        progress=progress_of(found["actions"]),
+    )
+
+
+@router.get(
+    "/v1/intakes/{intake_id}/sanitized",
+    response_class=FileResponse,
+    responses={404: {"description": "no copy, or already downloaded"}},
+    summary="The sanitized copy, once: it is deleted after this download",
+)
+def sanitized(
+    intake_id: str, request: Request, caller: Annotated[Caller, Depends(require("uploader"))]
+) -> FileResponse:
+    state = state_of(request)
+    if not re.fullmatch(r"[0-9a-f-]{36}", intake_id):
+        raise HTTPException(404, "no sanitized copy for this intake (or it was downloaded already)")
+    folder = state.sanitized_dir / intake_id
+    claimed = folder.with_name(f"{intake_id}.sending-{uuid.uuid4().hex}")
+    try:
+        os.rename(folder, claimed)  # atomic: two downloads at once cannot both get it
+    except OSError:
+        raise HTTPException(404, "no sanitized copy for this intake (or it was downloaded already)") from None
+    files = list(claimed.iterdir())
+    if not files:
+        shutil.rmtree(claimed, ignore_errors=True)
+        raise HTTPException(404, "no sanitized copy for this intake")
+    return FileResponse(
+        files[0],
+        filename=f"sanitized-{files[0].name}",
+        media_type="application/octet-stream",
+        background=BackgroundTask(shutil.rmtree, claimed, ignore_errors=True),
+    )
+
+
+def _safe_name(name: str) -> str:
+    base = Path(name.replace("\\", "/")).name
+    cleaned = _UNSAFE_NAME.sub("_", base).strip("._") or "upload"
+    return cleaned[:120]
+
+
+class _private_file:
+    """A file only this user can read, opened for writing (the spool holds live credentials)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __enter__(self) -> Any:
+        descriptor = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file = os.fdopen(descriptor, "wb")
+        return self._file
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()

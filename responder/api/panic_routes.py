@@ -1,0 +1,68 @@
+"""`POST /v1/panic`: end every session of some users, of a group's members, or of everyone at one instance.
+Users are looked up in the IdP's directory first (read-only); every action is recorded before any runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from responder.api.app import state_of
+from responder.api.auth import Caller, require
+from responder.api.schemas import PanicAccepted, PanicRequest, PanicStatus, progress_of
+from responder.errors import ConfigError, DirectoryError
+from responder.ledger.queries import Filters, list_actions
+from responder.service import PanicScope
+
+router = APIRouter(tags=["panic"])
+log = structlog.get_logger("responder.api.panic")
+
+
+@router.post(
+    "/v1/panic",
+    status_code=202,
+    response_model=PanicAccepted,
+    responses={404: {"description": "unknown provider, user or group"}, 422: {"description": "bad request"}},
+    summary="End every session of users, of a group's members, or of everyone at one provider instance",
+)
+def panic(
+    body: PanicRequest, request: Request, caller: Annotated[Caller, Depends(require("responder"))]
+) -> PanicAccepted:
+    state = state_of(request)
+    if body.scope == "all":
+        if body.targets:
+            raise HTTPException(422, "scope all takes no targets")
+        if body.confirm != body.provider:
+            raise HTTPException(422, "scope all ends everyone's sessions: set confirm to the provider instance name")
+    elif not body.targets:
+        raise HTTPException(422, f"scope {body.scope} needs targets")
+    scope = PanicScope(body.scope, tuple(body.targets))
+    try:
+        subjects = state.responder.panic_subjects(body.provider, scope)
+    except (ConfigError, DirectoryError) as exc:
+        raise HTTPException(404, str(exc)) from None
+    if not subjects:
+        raise HTTPException(404, f"{body.provider}: the {body.scope} scope covers no user; nothing was recorded")
+    panic_id, recorded = state.responder.panic(
+        body.provider, subjects, actor=caller.actor, reason=body.reason, scope=scope, dry_run=body.dry_run
+    )
+    state.engine.wake()
+    log.info("panic_recorded", panic_id=panic_id, provider=body.provider, users=len(subjects), actor=caller.actor)
+    return PanicAccepted(
+        panic_id=panic_id,
+        provider=body.provider,
+        users=len(subjects),
+        actions_planned=len(recorded.planned),
+        status_url=f"/v1/panics/{panic_id}",
+    )
+
+
+@router.get("/v1/panics/{panic_id}", response_model=PanicStatus, summary="Progress and outcomes of a panic")
+def panic_status(
+    panic_id: str, request: Request, caller: Annotated[Caller, Depends(require("responder", "auditor"))]
+) -> PanicStatus:
+    rows = list_actions(state_of(request).responder.ledger, Filters(panic=panic_id))
+    if not rows:
+        raise HTTPException(404, "no such panic")
+    return PanicStatus(panic_id=panic_id, actions=rows, progress=progress_of(rows))

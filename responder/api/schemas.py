@@ -1,0 +1,85 @@
+"""What the API answers, as pydantic models (the edge). Fingerprints and ids only: never a credential value."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class FindingOut(BaseModel):
+    fingerprint: str = Field(description="HMAC-SHA256 of the value under the deployment's key; never the value")
+    kind: str
+    detector: str
+    revocable: bool
+    family: str | None
+    provider: str | None = Field(description="the configured provider instance that claims it")
+    subject_id: str | None
+    disposition: str = Field(
+        description="planned | needs_subject | no_provider | unhandled | not_revocable | no_action"
+    )
+    locations: int
+    actions: list[str] = Field(description="ids of the actions planned for it")
+
+
+class ArtifactOut(BaseModel):
+    name: str
+    sha256: str
+    size: int
+    reader: str
+    warnings: list[str]
+
+
+class IntakeAccepted(BaseModel):
+    intake_id: str
+    artifact: ArtifactOut
+    findings: list[FindingOut]
+    actions_planned: int
+    needs_a_person: int = Field(description="findings no configured provider can end: see the report")
+    status_url: str
+    sanitized_url: str | None = Field(description="the sanitized copy; it can be downloaded once")
+
+
+class Progress(BaseModel):
+    actions: int
+    finished: int
+    pending: int
+    state: Literal["acting", "done"]
+
+
+class IntakeStatus(BaseModel):
+    intake: dict[str, Any]
+    findings: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+    progress: Progress
+
+
+class PanicRequest(BaseModel):
+    provider: str = Field(min_length=1, max_length=100, description="configured provider instance")
+    scope: Literal["user", "group", "all"]
+    targets: list[str] = Field(
+        default_factory=list, max_length=1000, description="user ids, logins or emails; or group names"
+    )
+    reason: str = Field(min_length=1, max_length=500)
+    confirm: str | None = Field(default=None, description="for scope=all: the provider instance name, typed")
+    dry_run: bool = False
+
+
+class PanicAccepted(BaseModel):
+    panic_id: str
+    provider: str
+    users: int
+    actions_planned: int
+    status_url: str
+
+
+class PanicStatus(BaseModel):
+    panic_id: str
+    actions: list[dict[str, Any]]
+    progress: Progress
+
+
+def progress_of(actions: list[dict[str, Any]]) -> Progress:
+    finished = sum(1 for a in actions if a["state"] == "done")
+    pending = len(actions) - finished
+    return Progress(actions=len(actions), finished=finished, pending=pending, state="acting" if pending else "done")
