@@ -119,9 +119,9 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
     async def _responder_error(request: Request, exc: ResponderError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422 if exc.exit_code == 2 else 400)
 
-    from responder.api import artifacts, health, ledger_routes, panic_routes
+    from responder.api import artifacts, health, ledger_routes, page, panic_routes, webhooks
 
-    for module in (health, artifacts, panic_routes, ledger_routes):
+    for module in (health, artifacts, panic_routes, ledger_routes, webhooks, page):
         app.include_router(module.router)
     return app
 
