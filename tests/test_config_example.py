@@ -6,7 +6,17 @@ import re
 
 from pydantic import BaseModel
 
-from responder.settings import EngineSettings, LedgerSettings, ProviderConfig, ScanSettings, Settings, load_settings
+from responder.settings import (
+    ApiKeyConfig,
+    EngineSettings,
+    LedgerSettings,
+    ProviderConfig,
+    ScanSettings,
+    ServeSettings,
+    Settings,
+    SourceConfig,
+    load_settings,
+)
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "config" / "responder.example.toml"
@@ -18,8 +28,20 @@ def _documented(model: type[BaseModel]) -> set[str]:
 
 
 def test_every_key_is_in_the_example() -> None:
-    for model in (Settings, ScanSettings, LedgerSettings, EngineSettings, ProviderConfig):
-        nested = {"scan", "ledger", "engine", "providers"} if model is Settings else set()
+    models = (
+        Settings,
+        ScanSettings,
+        LedgerSettings,
+        EngineSettings,
+        ServeSettings,
+        ProviderConfig,
+        SourceConfig,
+        ApiKeyConfig,
+    )
+    for model in models:
+        nested = (
+            {"scan", "ledger", "engine", "serve", "providers", "sources", "api_keys"} if model is Settings else set()
+        )
         missing = set(model.model_fields) - nested - _documented(model)
         assert not missing, f"{model.__name__} keys missing from {EXAMPLE.name}: {sorted(missing)}"
 
