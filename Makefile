@@ -13,11 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job on embedded defaults: scan the bundled capture, print the findings, write the sanitized copy.
-# Exit status 1 means "credentials found", which is the expected outcome here.
+# The main job on embedded defaults: the service on 127.0.0.1:8080 (upload trigger, panic, ledger API) with
+# the SQLite ledger and the example config; it prints where everything is. Ctrl-C stops it gracefully.
+# The demo provider is the local test OP (tests/peers/oidc-provider), whose client secret is a fixed test value.
 run: $(STAMP)
-	$(BIN)/responder scan examples/oidc-login.har --config config/responder.example.toml \
-		--out-dir out/sanitized || [ $$? -eq 1 ]
+	RESPONDER_DEMO_CLIENT_SECRET=responder-secret $(BIN)/responder serve --config config/responder.example.toml
 
 $(PEER)/node_modules: $(PEER)/package-lock.json
 	cd $(PEER) && npm ci --silent --no-audit --no-fund

@@ -43,7 +43,10 @@ def serve(
     if run_key is not None:
         typer.echo(
             "  no [[api_keys]] configured: a key for this run only (all roles), shown once:\n"
-            f"    Authorization: Bearer {run_key}",
+            f"    Authorization: Bearer {run_key}\n"
+            "  try it:\n"
+            f"    curl -sS -H 'Authorization: Bearer {run_key}' --data-binary @examples/oidc-login.har \\\n"
+            f"      '{base}/v1/artifacts?filename=oidc-login.har&dry_run=true'",
             err=True,
         )
     # uvicorn's access log would print request lines (a query string can carry a value): off.
