@@ -39,12 +39,22 @@ class Planner:
         for finding in findings:
             if finding.provider.instance:
                 by_instance.setdefault(finding.provider.instance, []).append(finding)
-        return [
-            self._record(intake, f, [o for o in by_instance.get(f.provider.instance or "", []) if o is not f])
-            for f in findings
-        ]
+        # One user-wide action per (instance, verb, user) in an artifact, however many of its cookies lead
+        # there: the first finding names it, the others are sightings of the same action.
+        user_wide: dict[tuple[str, str, str], PlannedAction] = {}
+        records = []
+        for f in findings:
+            related = [o for o in by_instance.get(f.provider.instance or "", []) if o is not f]
+            records.append(self._record(intake, f, related, user_wide))
+        return records
 
-    def _record(self, intake: IntakeRecord, finding: Finding, related: Sequence[Finding]) -> FindingRecord:
+    def _record(
+        self,
+        intake: IntakeRecord,
+        finding: Finding,
+        related: Sequence[Finding],
+        user_wide: dict[tuple[str, str, str], PlannedAction],
+    ) -> FindingRecord:
         instance = finding.provider.instance
         provider = self._providers.get(instance) if instance else None
         targets: tuple[Target, ...] = ()
@@ -63,7 +73,7 @@ class Planner:
             else:
                 disposition = "no_action"  # e.g. an ID token or a redeemed authorization code
         planned = tuple(
-            self._action(intake, finding, target, provider.name)
+            self._shared(intake, finding, target, provider.name, user_wide)
             for target in targets
             if provider is not None and (target.uses_credential or target.subject is not None)
         )
@@ -80,6 +90,21 @@ class Planner:
             locations=len(finding.locations),
             actions=planned,
         )
+
+    def _shared(
+        self,
+        intake: IntakeRecord,
+        finding: Finding,
+        target: Target,
+        provider: str,
+        user_wide: dict[tuple[str, str, str], PlannedAction],
+    ) -> PlannedAction:
+        if target.uses_credential or target.subject is None:
+            return self._action(intake, finding, target, provider)
+        key = (provider, target.verb, target.subject.user_id)
+        if key not in user_wide:
+            user_wide[key] = self._action(intake, finding, target, provider)
+        return user_wide[key]
 
     def _action(self, intake: IntakeRecord, finding: Finding, target: Target, provider: str) -> PlannedAction:
         subject_id = target.subject.user_id if target.subject else ""

@@ -116,3 +116,16 @@ def test_panic_acts_once_per_user_and_verb_even_when_listed_twice() -> None:
     assert len({a.id for a in actions}) == 4
     again = panic_actions("idp", users, "p-2", "cli:test", verbs=verbs)
     assert not {a.id for a in actions} & {a.id for a in again}  # a second panic runs again
+
+
+def test_several_cookies_of_one_user_make_one_user_wide_action_per_verb() -> None:
+    provider = CookieByEvidence()
+    findings = [
+        finding("c1", Kind.SESSION_COOKIE),
+        finding("c2", Kind.SESSION_COOKIE),
+        finding("t", Kind.ID_TOKEN, {"oid": "user-1"}),
+    ]
+    planner = Planner({"idp": provider}, Sealer(os.urandom(32)))  # type: ignore[dict-item]
+    records = {r.fingerprint: r for r in planner.for_intake(INTAKE, findings)}
+    assert records["c1"].actions == records["c2"].actions  # one sign-out, seen twice
+    assert len(records["c1"].actions) == 1
