@@ -282,10 +282,10 @@ def test_bad_configuration_is_one_clear_line_and_exit_2(
 
 def test_a_provider_plugin_that_is_not_installed_is_named(tmp_path: Path) -> None:
     config = tmp_path / "responder.toml"
-    config.write_text('[[providers]]\nname = "corp"\nplugin = "okta"\nbase_url = "https://corp.okta.example"\n')
+    config.write_text('[[providers]]\nname = "corp"\nplugin = "zitadel"\nbase_url = "https://corp.zitadel.example"\n')
     result = run("work", "--until-idle", "-c", str(config), data_dir=tmp_path / "data")
     assert result.returncode == 2
-    assert "providers.corp: plugin 'okta' is not installed (installed: authentik, fake, oidc)" in result.stderr
+    assert "providers.corp: plugin 'zitadel' is not installed (installed: auth0, authentik, " in result.stderr
 
 
 def test_help_explains_the_new_commands(tmp_path: Path) -> None:
