@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -54,7 +55,8 @@ class _DryRunGuard(httpx.BaseTransport):
             request.method not in _SAFE_METHODS and not request.extensions.get("responder.read_only")
         )
         if rehearsing and mutating:
-            raise DryRunViolation(f"dry run: refused {request.method} {request.url.path}")
+            # The host only: a path can carry a session id or a token (DELETE /api/v1/sessions/{sid}).
+            raise DryRunViolation(f"dry run: refused a {request.method} to {request.url.host}")
         return self._inner.handle_request(request)
 
     def close(self) -> None:
@@ -170,8 +172,15 @@ def build_client(
         timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
+        cookies=_no_cookies(),
         transport=_DryRunGuard(RateLimitPacer(transport or httpx.HTTPTransport()), always_dry_run),
     )
+
+
+def _no_cookies() -> CookieJar:
+    """A jar that keeps nothing: a Set-Cookie answer to a call made with a leaked session (a refreshed victim
+    session) must never ride along on responder's later calls."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:

@@ -78,6 +78,13 @@ class Scanner:
         self._fingerprint = fingerprint
         self._limits = limits
         self._attributor = Attributor(providers)
+        # Hosts configured for a vendor family (custom domains), where its host-bound cookie formats apply.
+        self._claimed = {
+            host: family
+            for provider in providers
+            if (family := _family(provider.plugin)) is not None
+            for host in provider.claimed_hosts()
+        }
 
     def scan(self, path: Path) -> ScanReport:
         ctx = self._context()
@@ -123,7 +130,7 @@ class Scanner:
         signatures: dict[_CompanionKey, Secret] = {}
         for obs in observations:
             _remember_signature(obs, signatures)
-            for candidate in detect(obs):
+            for candidate in detect(obs, self._claimed):
                 fingerprint = self._fingerprint(candidate.value)
                 acc = merged.get(fingerprint)
                 if acc is None:

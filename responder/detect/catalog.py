@@ -91,6 +91,7 @@ COOKIES: tuple[CookieFormat, ...] = (
         r"DT|t|okta-oauth-(?:nonce|state|redirect-params)|ln|oktaStateToken",
         None,
         "Okta non-session cookie",
+        Family.OKTA,  # kind None: the family only lets the row apply on an Okta custom domain
         hosts=_OKTA_HOSTS,
     ),
     _row(r"okta-oauth-(?:nonce|state|redirect-params)", None, "Okta SDK state cookie"),
@@ -109,6 +110,7 @@ COOKIES: tuple[CookieFormat, ...] = (
         r"did(?:_compat)?|auth0-mf(?:_compat)?|a0_users:sess(?:\.sig)?",
         None,
         "Auth0 device/CSRF cookie",
+        Family.AUTH0,
         hosts=_AUTH0_HOSTS,
     ),
     # Microsoft Entra ID (ESTSAUTH* are opaque: the user comes from another token in the artifact)
@@ -129,7 +131,11 @@ COOKIES: tuple[CookieFormat, ...] = (
         hosts=_GOOGLE_HOSTS,
     ),
     _row(
-        r"NID|AEC|1P_JAR|CONSENT|SOCS|OTZ|__Secure-ENID|DV|UULE", None, "Google non-session cookie", hosts=_GOOGLE_HOSTS
+        r"NID|AEC|1P_JAR|CONSENT|SOCS|OTZ|__Secure-ENID|DV|UULE",
+        None,
+        "Google non-session cookie",
+        Family.GOOGLE,
+        hosts=_GOOGLE_HOSTS,
     ),
     # Well-known third-party browser sessions (not IdPs we act on: reported, sanitized, not revocable)
     _row(r"d", S, "Slack browser session", value=r"^xoxd-"),
@@ -162,12 +168,18 @@ COOKIES: tuple[CookieFormat, ...] = (
 SUSPICIOUS_COOKIE_NAME = re.compile(r"(?i)sess|sid|auth|token|jwt|remember|secret|credential")
 
 
-def cookie_format(name: str, host: str, value: str) -> CookieFormat | None:
+def cookie_format(name: str, host: str, value: str, host_family: Family | None = None) -> CookieFormat | None:
+    """The first row for this cookie. A host-bound row applies on its vendor's domains, and on a host the
+    configuration gives to that vendor's family (`host_family`: an Okta org on a custom domain)."""
     bare_host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     for row in COOKIES:
         if not row.names.fullmatch(name):
             continue
-        if row.hosts is not None and not row.hosts.search(bare_host):
+        if (
+            row.hosts is not None
+            and not row.hosts.search(bare_host)
+            and (row.family is None or row.family is not host_family)
+        ):
             continue
         if row.value is not None and not row.value.search(value):
             continue

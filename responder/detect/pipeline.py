@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
+from types import MappingProxyType
 
 from responder.detect import catalog, names
 from responder.detect.catalog import SUSPICIOUS_COOKIE_NAME, cookie_format
@@ -27,7 +28,12 @@ _FREE_TEXT_FIELDS = FREE_TEXT | {Field.JSON_BODY}
 PREFILTER_MAX = 16 * 1024
 
 
-def detect(obs: Observation) -> Iterator[Candidate]:
+NO_CLAIMS: Mapping[str, Family] = MappingProxyType({})
+
+
+def detect(obs: Observation, claimed: Mapping[str, Family] = NO_CLAIMS) -> Iterator[Candidate]:
+    """`claimed`: hosts configured for an IdP family (an Okta custom domain), where that family's host-bound
+    cookie formats apply as on the vendor's own domains."""
     seen: set[str] = set()
     field = obs.location.field
     if field is Field.EXTENSION or (field in _FREE_TEXT_FIELDS and not obs.location.name):  # vendor keys say nothing
@@ -36,12 +42,12 @@ def detect(obs: Observation) -> Iterator[Candidate]:
             return
         if obs.context != "script":
             for derived in expand(obs):
-                yield from _once(_named(derived), seen)
+                yield from _once(_named(derived, claimed), seen)
         yield from _once(_anywhere(obs, strict=True), seen)
         return
-    if _known_non_credential(obs):
+    if _known_non_credential(obs, claimed):
         return
-    yield from _once(_named(obs), seen)
+    yield from _once(_named(obs, claimed), seen)
     yield from _once(_anywhere(obs, strict=obs.location.field in FREE_TEXT), seen)
 
 
@@ -61,13 +67,13 @@ def _anchors() -> tuple[str, ...]:
     return tuple(sorted({*ANCHORS, *triggers, JWT_ANCHOR.lower()}))
 
 
-def _known_non_credential(obs: Observation) -> bool:
+def _known_non_credential(obs: Observation, claimed: Mapping[str, Family]) -> bool:
     """Known non-credentials are not scanned further, even when the value is JWT-shaped: catalogued cookies
     (CSRF, device id, Keycloak's KC_RESTART), OAuth `state`/`nonce` (often a signed JWT), CSRF and DPoP-proof
     headers (a DPoP proof is bound to one request and cannot be replayed elsewhere)."""
     field, name = obs.location.field, obs.location.name
     if field in (Field.COOKIE, Field.SET_COOKIE):
-        row = cookie_format(name, obs.location.host, obs.value.reveal())
+        row = cookie_format(name, obs.location.host, obs.value.reveal(), _family_of(obs.location.host, claimed))
         return row is not None and row.kind is None
     if field is Field.HEADER:
         return bool(names.NON_CREDENTIAL_HEADER.search(name)) or name.lower() == "dpop"
@@ -82,7 +88,11 @@ def _once(candidates: Iterator[Candidate], seen: set[str]) -> Iterator[Candidate
             yield candidate
 
 
-def _named(obs: Observation) -> Iterator[Candidate]:
+def _family_of(host: str, claimed: Mapping[str, Family]) -> Family | None:
+    return claimed.get(host.lower()) if claimed else None
+
+
+def _named(obs: Observation, claimed: Mapping[str, Family] = NO_CLAIMS) -> Iterator[Candidate]:
     field, context = obs.location.field, obs.context
     name = names.normalise(obs.location.name)
     if not name:
@@ -90,7 +100,7 @@ def _named(obs: Observation) -> Iterator[Candidate]:
     if name in names.AUTHORIZATION_HEADERS:
         yield from _authorization(obs)
     elif field in (Field.COOKIE, Field.SET_COOKIE) or context in ("cookie", "set-cookie"):
-        yield from _cookie(obs)
+        yield from _cookie(obs, claimed=claimed)
     elif field == Field.HEADER or context == "header":
         if not names.NON_CREDENTIAL_HEADER.search(name) and obs.location.name.lower() != "dpop":
             yield from _header(obs, name)
@@ -98,7 +108,7 @@ def _named(obs: Observation) -> Iterator[Candidate]:
         yield from _param(obs, name)
         if context == "pair":  # a name/value object from a broken HAR: may be a header or cookie too
             yield from _header(obs, name)
-            yield from _cookie(obs, catalogued_only=True)
+            yield from _cookie(obs, catalogued_only=True, claimed=claimed)
 
 
 def _authorization(obs: Observation) -> Iterator[Candidate]:
@@ -135,11 +145,13 @@ def _is_basic_pair(credential: str) -> bool:
     return ":" in decoded
 
 
-def _cookie(obs: Observation, *, catalogued_only: bool = False) -> Iterator[Candidate]:
+def _cookie(
+    obs: Observation, *, catalogued_only: bool = False, claimed: Mapping[str, Family] = NO_CLAIMS
+) -> Iterator[Candidate]:
     name, value = obs.location.name, obs.value.reveal()
     if is_placeholder(value) or len(value) < 4:
         return
-    row = cookie_format(name, obs.location.host, value)
+    row = cookie_format(name, obs.location.host, value, _family_of(obs.location.host, claimed))
     if row is not None:
         if row.kind is None:
             return
