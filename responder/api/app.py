@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
 
     for module in (health, artifacts, panic_routes, ledger_routes, webhooks, page):
         app.include_router(module.router)
+    page.install(app, settings)  # the panic page's session-signing key and templates
     return app
 
 
