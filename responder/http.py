@@ -64,14 +64,21 @@ class _DryRunGuard(httpx.BaseTransport):
 
 
 class RateLimitPacer(httpx.BaseTransport):
-    """Slows down before the 429. Okta (`X-Rate-Limit-*`) and Auth0 (`X-RateLimit-*`) say how many calls are
-    left in the current window and when it resets; this keeps an estimate of the calls left, shared by every
-    thread using the client (one client per provider instance), and holds new calls once none are left until
-    the window resets. A 429 with Retry-After or a reset holds them too.
+    """Slows down before the 429. Okta (`X-Rate-Limit-*`) and Auth0 (`X-RateLimit-*`) say how many calls a
+    window allows, how many are left and when it resets; this keeps an estimate of the calls left, shared by
+    every thread using the client (one client per provider instance), and holds new calls once none are left
+    until the window resets. A 429 with Retry-After or a reset holds them too.
 
-    Calls still in flight when an answer arrives may be counted after it, so the estimate subtracts them. A
-    hold longer than `max_hold` seconds is not waited out here: the call goes, the IdP answers 429 with its
-    own reset, and the engine reschedules the action instead of parking a thread for minutes."""
+    - Calls still in flight when an answer arrives may be counted after it, so the estimate subtracts them.
+    - When a window is over, the new one starts with the known limit (not "unknown"): threads held at the
+      boundary go out up to the limit, not all at once. Until an answer tells when the new window ends, calls
+      beyond the limit wait for that answer.
+    - Answers from a window already over are ignored.
+    - A hold longer than `max_hold` seconds is not waited out here: the call goes, the IdP answers 429 with its
+      own reset, and the engine reschedules the action instead of parking a thread for minutes."""
+
+    UNKNOWN_END_POLL = 0.02  # seconds between looks while waiting for an answer that dates the new window
+    UNKNOWN_END_GIVE_UP = 2.0  # no answer at all by then (network errors): stop holding
 
     def __init__(
         self,
@@ -86,8 +93,10 @@ class RateLimitPacer(httpx.BaseTransport):
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._left: int | None = None  # calls left in the IdP's window, as far as we know
-        self._reset_at = 0.0  # when that window ends (our clock)
+        self._limit: int | None = None  # calls per window, once an answer said
+        self._left: int | None = None  # calls left in the current window, as far as we know (None: no idea)
+        self._end: float | None = None  # when the current window ends (our clock); None: not known yet
+        self._over = 0.0  # end of the last window known to be over
         self._in_flight = 0
         self.held_seconds = 0.0  # total time calls were held, for benchmarks and logs
 
@@ -108,37 +117,45 @@ class RateLimitPacer(httpx.BaseTransport):
         while True:
             with self._lock:
                 now = self._clock()
-                if self._left is not None and now >= self._reset_at:
-                    self._left = None  # the window we knew about is over; the next answer tells the new one
-                hold = self._reset_at - now if self._left is not None and self._left <= 0 else 0.0
-                if hold <= 0 or hold > self._max_hold:
+                if self._end is not None and now >= self._end:
+                    self._over, self._end, self._left = self._end, None, self._limit  # a new window
+                if self._end is None and self._left is not None and now - self._over > self.UNKNOWN_END_GIVE_UP:
+                    self._left = None  # nothing answered about the new window: do not hold forever
+                if self._left is None or self._left > 0:
                     if self._left is not None:
                         self._left -= 1
+                    self._in_flight += 1
+                    return
+                hold = self.UNKNOWN_END_POLL if self._end is None else self._end - now
+                if hold > self._max_hold:
                     self._in_flight += 1
                     return
             self.held_seconds += hold
             self._sleep(hold)
 
     def _observe(self, response: httpx.Response) -> None:
-        """Update the estimate from one answer (called under the lock)."""
+        """Update the estimate from one answer (called under the lock, this call no longer in flight)."""
         headers = response.headers
         remaining = headers.get("x-rate-limit-remaining") or headers.get("x-ratelimit-remaining")
         reset = headers.get("x-rate-limit-reset") or headers.get("x-ratelimit-reset")
+        limit = headers.get("x-rate-limit-limit") or headers.get("x-ratelimit-limit")
         now = self._clock()
         if remaining and reset and remaining.strip().isdigit() and reset.strip().isdigit():
-            reset_at = now + _seconds_until(int(reset), response, now) + 0.05  # never a hair early
-            left = int(remaining) - self._in_flight  # calls sent after this one may already count
-            if response.status_code == 429:
-                left = 0
-            if reset_at > self._reset_at + 0.5 or self._left is None:
-                self._left, self._reset_at = left, reset_at  # a newer window
-            elif reset_at > self._reset_at - 0.5:
-                self._left = min(self._left, left)  # the same window: trust the lower count
+            if limit and limit.strip().isdigit():
+                self._limit = int(limit)
+            end = now + _seconds_until(int(reset), response, now) + 0.05  # never a hair early
+            if end <= self._over + 0.5:
+                return  # an answer from a window that is already over
+            left = 0 if response.status_code == 429 else int(remaining) - self._in_flight
+            if self._end is None or end > self._end + 0.5:
+                self._end = end  # the first answer about a newer window
+            # Both are estimates of the same thing (ours counts what we sent): trust the lower.
+            self._left = left if self._left is None else min(self._left, left)
             return
         if response.status_code == 429:
             wait = retry_after_seconds(response)
             if wait is not None:
-                self._left, self._reset_at = 0, max(self._reset_at, now + wait)
+                self._left, self._end = 0, max(self._end or 0.0, now + wait)
 
     def close(self) -> None:
         self._inner.close()

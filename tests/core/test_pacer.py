@@ -155,4 +155,6 @@ def test_threads_share_one_budget_and_none_is_rejected() -> None:
     for thread in threads:
         thread.join()
     assert idp.accepted + idp.rejected == 120
-    assert idp.rejected <= 8  # at most the calls already in flight when the first answer said 0 left
+    # A window's first calls go out before any answer says how many are allowed; from then on, threads held at
+    # a window's end go out up to the limit, so rejections stay at the first burst's at most (0 in practice).
+    assert idp.rejected <= 8
