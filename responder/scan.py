@@ -54,16 +54,17 @@ class Attributor:
         self._providers = providers
 
     def instance_for(self, candidate: Candidate, hosts: set[str]) -> ProviderConfig | None:
+        """An issuer match wins over a host match in any order of configuration: two Entra tenants may both
+        list login.microsoftonline.com, but a token's issuer names its own tenant."""
         issuer = candidate.claims.get("iss", "").rstrip("/")
-        for provider in self._providers:
-            compatible = candidate.family is None or provider.plugin in (candidate.family.value, "oidc")
-            if not compatible:
-                continue
-            if issuer and any(issuer == p or issuer.startswith(p + "/") for p in provider.issuer_prefixes()):
-                return provider
-            if hosts & provider.claimed_hosts():
-                return provider
-        return None
+        compatible = [
+            p for p in self._providers if candidate.family is None or p.plugin in (candidate.family.value, "oidc")
+        ]
+        if issuer:
+            for provider in compatible:
+                if any(issuer == p or issuer.startswith(p + "/") for p in provider.issuer_prefixes()):
+                    return provider
+        return next((p for p in compatible if hosts & p.claimed_hosts()), None)
 
 
 class Scanner:
