@@ -37,6 +37,8 @@ from responder.settings import EngineSettings
 
 log = structlog.get_logger("responder.execute")
 
+CLAIM_GATHER_SECONDS = 0.02  # how long a worker lets finished actions gather before claiming more
+
 # Told of every finished action: (provider instance, outcome, seconds from planned to finished). For metrics.
 FinishObserver = Callable[[str, OutcomeStatus, float | None], None]
 
@@ -132,12 +134,21 @@ class Engine:
                 if until_idle and idle:
                     break
                 if in_flight:
-                    wait_for(list(in_flight), timeout=self._idle_wait(until_idle), return_when=FIRST_COMPLETED)
+                    self._await_slots(list(in_flight), threads, self._idle_wait(until_idle))
                 else:
                     self._nap(self._idle_wait(until_idle), stop)
             for future in in_flight:
                 future.result()
         return self._stats
+
+    @staticmethod
+    def _await_slots(in_flight: list[Future[None]], threads: int, timeout: float) -> None:
+        """Wait for a finished action, then briefly for a few more: claiming a batch in one transaction costs
+        far less than one claim per finished action (a panic of thousands is bound by the ledger's writes)."""
+        done, _ = wait_for(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+        batch = max(1, threads // 4)
+        if done and len(done) < batch and len(in_flight) > len(done):
+            wait_for([f for f in in_flight if f not in done], timeout=CLAIM_GATHER_SECONDS, return_when=FIRST_COMPLETED)
 
     def _claim(
         self, free: int, only: Collection[str] | None, in_hand: Collection[str], panic_id: str | None
@@ -213,8 +224,12 @@ class Engine:
             note = ""
             if action.interrupted and outcome.status is OutcomeStatus.ALREADY_INVALID:
                 note = "an earlier attempt was interrupted and most likely revoked it"
-            if self._final(action, attempt, outcome, note) and outcome.status.credential_dead:
-                self._verify(action, provider, request)
+            # The verification call is made before recording, so outcome and verification are written in one
+            # transaction (half the ledger writes of a panic). A crash in between repeats the call, which then
+            # reads already_invalid. If the IdP's back-off is long, the outcome is recorded alone and verified
+            # by a later claim.
+            checked = self._check_dead(action, provider, request) if outcome.status.credential_dead else None
+            self._final(action, attempt, outcome, note, verification=checked)
             return
         if attempt >= allowed:
             gave_up = Outcome(
@@ -305,7 +320,16 @@ class Engine:
             log.error("provider_raised", provider=provider.name, action_id=request.action_id, error=type(exc).__name__)
             return Outcome(OutcomeStatus.FAILED_PERMANENT, f"provider plugin raised {type(exc).__name__}")
 
-    def _final(self, action: Claimed, attempt: int, outcome: Outcome, note: str = "", *, called: bool = True) -> bool:
+    def _final(
+        self,
+        action: Claimed,
+        attempt: int,
+        outcome: Outcome,
+        note: str = "",
+        *,
+        called: bool = True,
+        verification: tuple[bool | None, str] | None = None,
+    ) -> bool:
         recorded = self._ledger.record_attempt(
             action.id,
             action.lease,
@@ -315,6 +339,7 @@ class Engine:
             note=note,
             called=called,
             renew_for=self._settings.lease_seconds,
+            verification=verification,
         )
         if not recorded:
             self._lost(action)
@@ -330,15 +355,32 @@ class Engine:
         with self._stats_lock:
             self._stats.executed += 1
             self._stats.count(outcome.status)
+            if verification is not None:
+                self._stats.verified += 1
         if self._on_finish is not None:
             took = (utc_now() - action.planned_at).total_seconds() if action.planned_at else None
             self._on_finish(action.provider, outcome.status, took)
         return True
 
     def _verify(self, action: Claimed, provider: Provider, request: ActionRequest) -> None:
-        if self._limiter.acquire(provider.name, self._settings.retry_wait_max_seconds) is None:
+        """An action whose outcome is recorded and whose verification is not (a long back-off, a crash)."""
+        checked = self._check_dead(action, provider, request)
+        if checked is None:
             self._defer(action, self._limiter.wait_for(provider.name))
             return
+        if self._ledger.record_verification(action.id, action.lease, *checked):
+            with self._stats_lock:
+                self._stats.verified += 1
+        else:
+            self._lost(action)
+
+    def _check_dead(
+        self, action: Claimed, provider: Provider, request: ActionRequest
+    ) -> tuple[bool | None, str] | None:
+        """Ask the provider whether the credential is dead: (dead, detail); None when the IdP's back-off is
+        longer than a thread should wait."""
+        if self._limiter.acquire(provider.name, self._settings.retry_wait_max_seconds) is None:
+            return None
         detail = ""
         try:
             dead = provider.verify(request)
@@ -351,11 +393,7 @@ class Engine:
         elif dead is False:
             detail = "STILL LIVE after the provider reported it revoked"
             log.warning("credential_still_live", action_id=action.id, provider=action.provider)
-        if self._ledger.record_verification(action.id, action.lease, dead, detail):
-            with self._stats_lock:
-                self._stats.verified += 1
-        else:
-            self._lost(action)
+        return dead, detail
 
     def _defer(self, action: Claimed, seconds: float, *, uncount: bool | None = None) -> None:
         """Hand the action back untouched until the IdP's back-off has passed (at least one second)."""

@@ -79,12 +79,12 @@ hosts = ["{flows.HOST}"]
     # "refused" is refused for good; "pending" keeps failing, so it is rescheduled and stays sealed.
     original = idp._respond
 
-    def respond(method: str, path: str, form: dict[str, str]):  # type: ignore[no-untyped-def]
+    def respond(method: str, path: str, form: dict[str, str], query: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
         if form.get("token") == canaries["refused"]:
             return 403, {}, {"error": "forbidden"}
         if form.get("token") == canaries["pending"] and path == "/revoke":
             return 503, {}, {"error": "unavailable"}
-        return original(method, path, form)
+        return original(method, path, form, query)
 
     idp._respond = respond  # type: ignore[method-assign]
 
