@@ -39,6 +39,12 @@ class Metrics:
         self.auth_failures = Counter(
             "responder_api_auth_failures", "Requests refused for their API key", ["reason"], registry=self.registry
         )
+        self.webhook_refusals = Counter(
+            "responder_webhook_refusals",
+            "Webhook deliveries refused, by configured source (or (unknown)) and reason",
+            ["source", "reason"],
+            registry=self.registry,
+        )
         self.registry.register(_QueueDepth(queue_depth))
 
     def action_finished(self, provider: str, outcome: OutcomeStatus, seconds: float | None) -> None:

@@ -29,6 +29,7 @@ class EventType(StrEnum):
     PANIC_REQUESTED = "panic_requested"
     SWEEP_STARTED = "sweep_started"
     SWEEP_FINISHED = "sweep_finished"
+    WEBHOOK_RECEIVED = "webhook_received"
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,3 +170,22 @@ ledger_meta = Table(
     Column("name", String(64), primary_key=True),
     Column("value", String(200), nullable=False),
 )
+
+# Each webhook delivery whose signature checked out: the ticket and attachment references it announced (ids,
+# names, URLs without query string or capability token), fetched later by the source's connector. One row per
+# vendor delivery id and one per signed content, so a redelivery or a replay is recorded once, on any replica.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(100), nullable=False),  # the configured [[sources]] name
+    Column("plugin", String(40), nullable=False),
+    Column("delivery_id", String(200)),  # the vendor's id of the delivery or event, when it sends one
+    Column("signed_sha256", String(64), nullable=False),  # SHA-256 of exactly what the signature covers
+    Column("event", String(100)),
+    Column("ticket_id", String(200)),
+    Column("attachments", Text, nullable=False),  # canonical JSON list of {id, name, url, comment_id}
+    UniqueConstraint("source", "delivery_id"),
+    UniqueConstraint("source", "signed_sha256"),
+)

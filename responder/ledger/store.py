@@ -24,7 +24,17 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from responder.errors import ConfigError
 from responder.ledger import database
 from responder.ledger.chain import GENESIS, ChainReport, EventType, canonical_json, event_hash
-from responder.ledger.schema import actions, chain_head, events, findings, intakes, ledger_meta, panics, sightings
+from responder.ledger.schema import (
+    actions,
+    chain_head,
+    events,
+    findings,
+    intakes,
+    ledger_meta,
+    panics,
+    sightings,
+    webhook_deliveries,
+)
 from responder.model import Outcome, Subject
 
 
@@ -101,6 +111,21 @@ class PanicRecord:
     provider: str
     scope: str
     selector: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A verified webhook delivery: what it announced, never its body. `attachments` are {id, name, url,
+    comment_id} mappings whose URLs carry no query string or capability token."""
+
+    id: str
+    source: str
+    plugin: str
+    delivery_id: str | None
+    signed_sha256: str
+    event: str | None
+    ticket_id: str | None
+    attachments: tuple[Mapping[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +337,33 @@ class Ledger:
         with self.transaction() as tx:
             tx.event(EventType.SWEEP_STARTED if started else EventType.SWEEP_FINISHED, body)
 
+    @_retry_conflicts
+    def record_delivery(self, delivery: DeliveryRecord) -> bool:
+        """Record a verified webhook delivery and its `webhook_received` event, or nothing when the source
+        already has this delivery id or this signed content (a redelivery or a replay). The unique
+        constraints decide, not a prior look-up, so two replicas receiving the same delivery agree.
+        Returns whether it was new."""
+        with self.transaction() as tx:
+            attachments = [dict(reference) for reference in delivery.attachments]
+            columns = {
+                "source": delivery.source,
+                "plugin": delivery.plugin,
+                "delivery_id": delivery.delivery_id,
+                "signed_sha256": delivery.signed_sha256,
+                "event": delivery.event,
+                "ticket_id": delivery.ticket_id,
+            }
+            inserted = tx.connection.execute(
+                self._insert_ignore(webhook_deliveries)
+                .values(id=delivery.id, received_at=tx.now, attachments=canonical_json(attachments), **columns)
+                .on_conflict_do_nothing()
+                .returning(webhook_deliveries.c.id)
+            ).first()
+            if inserted is None:
+                return False
+            tx.event(EventType.WEBHOOK_RECEIVED, {"delivery": delivery.id, **columns, "attachments": attachments})
+        return True
+
     def _plan(self, tx: _Tx, planned_actions: Sequence[PlannedAction]) -> tuple[list[str], list[str]]:
         """Insert each action unless its key exists. Always in key order: two transactions planning the same
         keys lock them in the same order, so they queue instead of deadlocking."""
@@ -469,11 +521,13 @@ class Ledger:
         note: str = "",
         called: bool = True,
         renew_for: float = 300.0,
+        verification: tuple[bool | None, str] | None = None,
     ) -> bool:
         """Record one call's result (`attempt_made`) and, when final, the outcome (`outcome_recorded`).
-        Credentials reported dead go on to verification under the same lease, renewed; everything else is
-        done and its sealed value erased. `called=False`: nothing reached the IdP (given up, unusable,
-        rehearsal), so no attempt event, and the attempts column is set back to the calls really made.
+        Credentials reported dead go on to verification under the same lease, renewed, unless `verification`
+        (dead, detail) is given: then it is recorded too (`verification_recorded`) and the action is done.
+        Everything else is done and its sealed value erased. `called=False`: nothing reached the IdP (given up,
+        unusable, rehearsal), so no attempt event, and the attempts column is set back to the calls really made.
         Returns False when the lease was lost (another claim owns the action now)."""
         detail = "; ".join(part for part in (outcome.detail, note) if part)
         with self.transaction() as tx:
@@ -485,7 +539,19 @@ class Ledger:
             if outcome.subject is not None:
                 values["subject_id"] = outcome.subject.user_id
                 values["subject_login"] = outcome.subject.login
-            if final:
+            verified_now = final and outcome.status.credential_dead and verification is not None
+            if verified_now and verification is not None:
+                values.update(
+                    outcome=outcome.status.value,
+                    state=State.DONE,
+                    verified=verification[0],
+                    verified_at=tx.now,
+                    sealed=None,
+                    finished_at=tx.now,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            elif final:
                 values["outcome"] = outcome.status.value
                 if outcome.status.credential_dead:
                     renewed = tx.now + timedelta(seconds=renew_for)
@@ -525,6 +591,8 @@ class Ledger:
                     },
                     action_id=action_id,
                 )
+            if verified_now and verification is not None:
+                _verification_recorded(tx, action_id, *verification)
         return True
 
     @_retry_conflicts
@@ -564,7 +632,7 @@ class Ledger:
             ).rowcount
             if not changed:
                 return False
-            tx.event(EventType.VERIFICATION_RECORDED, {"dead": dead, "detail": detail}, action_id=action_id)
+            _verification_recorded(tx, action_id, dead, detail)
         return True
 
     def due_or_leased(self, only: Collection[str] | None = None, panic_id: str | None = None) -> int:
@@ -649,3 +717,8 @@ class Ledger:
                 f"chain head says event {head.seq} but the chain ends at event {checked}",
             )
         return ChainReport(checked, head.seq, head.hash)
+
+
+def _verification_recorded(tx: _Tx, action_id: str, dead: bool | None, detail: str) -> None:
+    """The one producer of `verification_recorded` (with the outcome, or later on its own)."""
+    tx.event(EventType.VERIFICATION_RECORDED, {"dead": dead, "detail": detail}, action_id=action_id)
