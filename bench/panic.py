@@ -203,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=16, help="engine threads (default 16)")
     parser.add_argument("--ledger", default=None, help="ledger URL (default: SQLite in a temp directory)")
     args = parser.parse_args(argv)
+    from responder.log import configure_logging
+
+    configure_logging(level="warning")  # stdout is for the JSON lines only
     try:
         counts = [int(u) for u in args.users.split(",")]
         rates = [float(r) for r in args.rates.split(",")]
