@@ -4,6 +4,7 @@ into one ConfigError that names each key."""
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,6 +24,15 @@ class PluginSettings(BaseModel):
     base_url: str | None = None
     issuer: str | None = None
     requests_per_second: float | None = Field(default=None, gt=0)
+
+
+def service_url(value: str, problem: str, *, schemes: tuple[str, ...] = ("http", "https")) -> SplitResult:
+    """A configured service URL, split: one of `schemes`, a host, no query or fragment. Otherwise ValueError
+    with `problem` (the plugin's own words: what the URL should be, with an example)."""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(problem)
+    return parts
 
 
 def validate_settings(model: type[SettingsT], table: dict[str, Any]) -> SettingsT:

@@ -30,7 +30,7 @@ import httpx
 from pydantic import SecretStr, field_validator, model_validator
 
 from providers._oauth import ClientCredentials
-from providers._settings import PluginSettings, validate_settings
+from providers._settings import PluginSettings, service_url, validate_settings
 from responder.errors import ConfigError, DirectoryError
 from responder.http import READ_ONLY, outcome_for_status
 from responder.interfaces import CheckResult
@@ -84,9 +84,9 @@ class Auth0Settings(PluginSettings):
     @field_validator("base_url")
     @classmethod
     def _root_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError("base_url must be the tenant's https URL, e.g. https://acme.eu.auth0.com")
+        parts = service_url(
+            value, "base_url must be the tenant's https URL, e.g. https://acme.eu.auth0.com", schemes=("https",)
+        )
         if parts.path.strip("/"):
             raise ValueError("base_url is the tenant's root URL, without /api/v2 or any other path")
         return value.rstrip("/")

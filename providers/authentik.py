@@ -30,7 +30,7 @@ import httpx
 from pydantic import SecretStr, field_validator, model_validator
 
 from providers._oauth import ClientCredentials
-from providers._settings import PluginSettings, validate_settings
+from providers._settings import PluginSettings, service_url, validate_settings
 from responder.errors import ConfigError
 from responder.http import READ_ONLY, outcome_for_status
 from responder.interfaces import CheckResult
@@ -77,9 +77,9 @@ class AuthentikSettings(PluginSettings):
     @field_validator("base_url")
     @classmethod
     def _root_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError("base_url must be the http(s) URL authentik is served at, e.g. https://auth.example.com")
+        parts = service_url(
+            value, "base_url must be the http(s) URL authentik is served at, e.g. https://auth.example.com"
+        )
         if parts.path.rstrip("/").endswith("/api/v3"):
             raise ValueError("base_url is authentik's root URL, without /api/v3")
         return value.rstrip("/")

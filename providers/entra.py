@@ -41,7 +41,7 @@ from providers._entra_graph import (
     odata_string,
     request_id,
 )
-from providers._settings import PluginSettings, validate_settings
+from providers._settings import PluginSettings, service_url, validate_settings
 from responder.errors import ConfigError, DirectoryError
 from responder.interfaces import CheckResult
 from responder.model import (
@@ -100,9 +100,9 @@ class EntraSettings(PluginSettings):
     @field_validator("login_url", "graph_url")
     @classmethod
     def _root_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.netloc or parts.path.strip("/") or parts.query or parts.fragment:
-            raise ValueError("must be an https root URL, e.g. https://graph.microsoft.com (no path)")
+        problem = "must be an https root URL, e.g. https://graph.microsoft.com (no path)"
+        if service_url(value, problem, schemes=("https",)).path.strip("/"):
+            raise ValueError(problem)
         return value.rstrip("/")
 
     @model_validator(mode="after")

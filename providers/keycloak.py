@@ -38,7 +38,7 @@ import httpx
 from pydantic import SecretStr, field_validator, model_validator
 
 from providers._oauth import ClientCredentials
-from providers._settings import PluginSettings, validate_settings
+from providers._settings import PluginSettings, service_url, validate_settings
 from responder.errors import ConfigError, DirectoryError
 from responder.http import READ_ONLY, outcome_for_status
 from responder.interfaces import CheckResult
@@ -99,12 +99,11 @@ class KeycloakSettings(PluginSettings):
     @field_validator("base_url")
     @classmethod
     def _root_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError(
-                "base_url must be the http(s) URL Keycloak is served at, e.g. https://sso.example.com "
-                "(with /auth for Keycloak 16 and older)"
-            )
+        parts = service_url(
+            value,
+            "base_url must be the http(s) URL Keycloak is served at, e.g. https://sso.example.com "
+            "(with /auth for Keycloak 16 and older)",
+        )
         path = parts.path.rstrip("/")
         if "/realms/" in path + "/" or path.endswith("/admin"):
             raise ValueError("base_url is Keycloak's root URL (with /auth if used), not a realm or admin URL")

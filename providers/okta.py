@@ -36,7 +36,7 @@ import httpx
 from pydantic import SecretStr, field_validator, model_validator
 
 from providers._oauth import ClientCredentials
-from providers._settings import PluginSettings, validate_settings
+from providers._settings import PluginSettings, service_url, validate_settings
 from responder.errors import ConfigError, DirectoryError
 from responder.http import READ_ONLY, outcome_for_status
 from responder.interfaces import CheckResult
@@ -98,9 +98,7 @@ class OktaSettings(PluginSettings):
     @field_validator("base_url")
     @classmethod
     def _org_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError("base_url must be the Okta org's URL, e.g. https://acme.okta.com or a custom domain")
+        parts = service_url(value, "base_url must be the Okta org's URL, e.g. https://acme.okta.com or a custom domain")
         if parts.path.strip("/"):
             raise ValueError("base_url is the org's root URL, without /api/v1 or /oauth2/…")
         return f"{parts.scheme}://{parts.netloc}"
