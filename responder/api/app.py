@@ -11,12 +11,14 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from responder import __version__
 from responder.api.auth import ApiKeys
 from responder.api.limits import BodyLimit
 from responder.api.metrics import Metrics
+from responder.api.schemas import validation_refusal
 from responder.errors import ResponderError
 from responder.execute import Engine
 from responder.keys import fingerprinter
@@ -114,6 +116,10 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
         return WEBHOOK_BODY_LIMIT if path.startswith("/v1/webhooks") else OTHER_BODY_LIMIT
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_refusal(exc)
 
     @app.exception_handler(ResponderError)
     async def _responder_error(request: Request, exc: ResponderError) -> JSONResponse:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
+import fastapi
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
@@ -20,7 +22,15 @@ from starlette.datastructures import UploadFile
 
 from responder.api.app import AppState, state_of
 from responder.api.auth import Caller, require
-from responder.api.schemas import ArtifactOut, FindingOut, IntakeAccepted, IntakeStatus, progress_of
+from responder.api.schemas import (
+    ID_PATTERN,
+    ArtifactOut,
+    FindingOut,
+    IntakeAccepted,
+    IntakeStatus,
+    progress_of,
+    refusals,
+)
 from responder.errors import UnreadableArtifact
 from responder.ledger.queries import show
 from responder.ledger.store import NEEDS_A_PERSON
@@ -30,17 +40,28 @@ router = APIRouter(tags=["artifacts"])
 log = structlog.get_logger("responder.api.artifacts")
 CHUNK = 1024 * 1024
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# The route reads the body itself (streamed to the spool), so FastAPI cannot infer it: it is published here.
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary", "minLength": 1}},
+            }
+        },
+    },
+}
 
 
 @router.post(
     "/v1/artifacts",
     status_code=202,
     response_model=IntakeAccepted,
-    responses={
-        400: {"description": "empty body"},
-        413: {"description": "too large"},
-        422: {"description": "unreadable"},
-    },
+    responses=refusals(400, 401, 403, 413, 422),
+    openapi_extra={"requestBody": _UPLOAD_BODY},
     summary="Upload a capture (HAR, .har.gz, .zip, .saz, text): raw body, or multipart with one `file` field",
 )
 async def upload(
@@ -82,11 +103,20 @@ async def _receive(request: Request, spool: Path, filename: str | None) -> str:
     return _safe_name(filename or "upload")
 
 
+# Scans and sanitized copies are CPU work under one GIL, shared with the engine thread that revokes. Unbounded,
+# 32 concurrent 5 MB uploads starved the engine: the first revoke reached the IdP after the upload's own 202
+# (bench/upload.py: p50 24.9 s at 32 uploaders). Two scans at a time, and one copy (twice a scan's work, and
+# nothing waits on it to revoke): p50 2.6 s, the same throughput.
+_SCANNING = threading.BoundedSemaphore(2)
+_COPYING = threading.BoundedSemaphore(1)
+
+
 def _intake(state: AppState, spool: Path, name: str, caller: Caller, dry_run: bool) -> IntakeAccepted:
     named = spool.with_name(f"{spool.name}-{name}")  # readers sniff by name too (.har, .zip, .saz)
     spool.rename(named)
     try:
-        report = state.scanner.scan(named)
+        with _SCANNING:
+            report = state.scanner.scan(named)
         if not report.readable:
             raise HTTPException(422, f"could not read the upload: {report.error}")
         result = state.responder.intake(
@@ -96,7 +126,8 @@ def _intake(state: AppState, spool: Path, name: str, caller: Caller, dry_run: bo
         state.metrics.intakes.labels("upload").inc()
         for finding in report.findings:
             state.metrics.findings.labels(finding.kind.value).inc()
-        sanitized_url = _sanitize(state, named, name, result.intake_id, report)
+        with _COPYING:
+            sanitized_url = _sanitize(state, named, name, result.intake_id, report)
     finally:
         named.unlink(missing_ok=True)
     log.info("artifact_received", intake_id=result.intake_id, findings=len(report.findings), actor=caller.actor)
@@ -140,9 +171,16 @@ def _sanitize(state: AppState, original: Path, name: str, intake_id: str, report
     return f"/v1/intakes/{intake_id}/sanitized"
 
 
-@router.get("/v1/intakes/{intake_id}", response_model=IntakeStatus, summary="Progress and outcomes of an upload")
+@router.get(
+    "/v1/intakes/{intake_id}",
+    response_model=IntakeStatus,
+    responses=refusals(401, 403, 404, 422),
+    summary="Progress and outcomes of an upload",
+)
 def intake_status(
-    intake_id: str, request: Request, caller: Annotated[Caller, Depends(require("uploader", "auditor"))]
+    intake_id: Annotated[str, fastapi.Path(pattern=ID_PATTERN)],
+    request: Request,
+    caller: Annotated[Caller, Depends(require("uploader", "auditor"))],
 ) -> IntakeStatus:
     found = show(state_of(request).responder.ledger, intake_id)
     if found is None or "intake" not in found:
@@ -158,14 +196,19 @@ def intake_status(
 @router.get(
     "/v1/intakes/{intake_id}/sanitized",
     response_class=FileResponse,
-    responses={404: {"description": "no copy, or already downloaded"}},
+    responses={
+        200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        **refusals(401, 403, 404, 422, described={404: "no copy, or already downloaded"}),
+    },
     summary="The sanitized copy, once: it is deleted after this download",
 )
 def sanitized(
-    intake_id: str, request: Request, caller: Annotated[Caller, Depends(require("uploader"))]
+    intake_id: Annotated[str, fastapi.Path(pattern=ID_PATTERN)],
+    request: Request,
+    caller: Annotated[Caller, Depends(require("uploader"))],
 ) -> FileResponse:
     state = state_of(request)
-    if not re.fullmatch(r"[0-9a-f-]{36}", intake_id):
+    if not re.fullmatch(r"[0-9a-f-]{36}", intake_id):  # already checked; kept beside the path it guards
         raise HTTPException(404, "no sanitized copy for this intake (or it was downloaded already)")
     folder = state.sanitized_dir / intake_id
     claimed = folder.with_name(f"{intake_id}.sending-{uuid.uuid4().hex}")

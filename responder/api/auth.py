@@ -7,8 +7,10 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from responder.settings import ApiKeyConfig, Role
 
@@ -48,11 +50,21 @@ def presented_key(request: Request) -> str | None:
     return key or None
 
 
-def require(*roles: Role) -> Callable[[Request], Caller]:
+# Declared so that the published OpenAPI says how to authenticate (and /docs can); the key itself is read by
+# presented_key, which takes either.
+_BEARER = HTTPBearer(auto_error=False, description="an API key from [[api_keys]], as a bearer token")
+_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from [[api_keys]]")
+
+
+def require(*roles: Role) -> Callable[..., Caller]:
     """A dependency admitting a key that holds any of `roles`: 401 without a valid key, 403 without the role.
     A refusal says nothing more, and is counted."""
 
-    def dependency(request: Request) -> Caller:
+    def dependency(
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+        _header: Annotated[str | None, Depends(_HEADER)],
+    ) -> Caller:
         from responder.api.app import state_of  # the app's state is per app, not per module
 
         state = state_of(request)

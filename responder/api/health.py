@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from responder.api.app import AppState, state_of
 from responder.api.auth import Caller, require
+from responder.api.schemas import Readiness, refusals
 
 router = APIRouter(tags=["health"])
 _checks_lock = threading.Lock()
@@ -24,7 +25,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the ledger answers; each provider's last check is shown")
+@router.get(
+    "/readyz",
+    responses={200: {"model": Readiness}, 503: {"model": Readiness, "description": "the ledger does not answer"}},
+    summary="Readiness: the ledger answers; each provider's last check is shown",
+)
 def readyz(request: Request) -> JSONResponse:
     state = state_of(request)
     try:
@@ -64,6 +69,11 @@ def _provider_checks(state: AppState) -> dict[str, dict[str, Any]]:
         return {name: entry for name, (_, entry) in cache.items()}
 
 
-@router.get("/metrics", summary="Prometheus metrics (auditor role)", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **refusals(401, 403)},
+    summary="Prometheus metrics (auditor role)",
+)
 def metrics(request: Request, caller: Annotated[Caller, Depends(require("auditor"))]) -> Response:
     return Response(generate_latest(state_of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from responder.api.app import state_of
 from responder.api.auth import Caller, require
+from responder.api.schemas import ID_PATTERN, refusals
+from responder.api.typed import credentials_in
 from responder.ledger.queries import Filters, list_actions, report
 
 router = APIRouter(tags=["ledger"])
@@ -39,16 +41,24 @@ def _filters(
     provider: Annotated[str | None, Query(max_length=100)] = None,
     trigger: Annotated[Literal["upload", "panic", "sweep"] | None, Query()] = None,
     outcome: Annotated[Outcome | None, Query()] = None,
-    intake: Annotated[str | None, Query(max_length=36)] = None,
-    panic: Annotated[str | None, Query(max_length=36)] = None,
+    intake: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    panic: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> Filters:
+    for name, value in (("user", user), ("provider", provider)):
+        if value and credentials_in(value):  # kept out of the query (and its debug log); not repeated
+            raise HTTPException(422, f"the filter {name} holds what looks like a credential, not a name")
     return Filters(
         since=since, until=until, user=user, provider=provider, trigger=trigger, outcome=outcome, intake=intake,
         panic=panic,
     )  # fmt: skip
 
 
-@router.get("/v1/ledger", response_model=LedgerPage, summary="Forced-logout actions, newest last")
+@router.get(
+    "/v1/ledger",
+    response_model=LedgerPage,
+    responses=refusals(401, 403, 422),
+    summary="Forced-logout actions, newest last",
+)
 def ledger_list(
     request: Request,
     caller: Auditor,
@@ -59,7 +69,12 @@ def ledger_list(
     return LedgerPage(actions=rows[-limit:], returned=min(limit, len(rows)), truncated=len(rows) > limit)
 
 
-@router.get("/v1/ledger/verify", response_model=ChainStatus, summary="Recompute the hash chain of every event")
+@router.get(
+    "/v1/ledger/verify",
+    response_model=ChainStatus,
+    responses=refusals(401, 403),
+    summary="Recompute the hash chain of every event",
+)
 def ledger_verify(request: Request, caller: Auditor) -> ChainStatus:
     chain = state_of(request).responder.ledger.verify_chain()
     return ChainStatus(
@@ -72,6 +87,10 @@ def ledger_verify(request: Request, caller: Auditor) -> ChainStatus:
     )
 
 
-@router.get("/v1/report", summary="Who was affected by what; failures; pending; what needs a person")
+@router.get(
+    "/v1/report",
+    responses=refusals(401, 403, 422),
+    summary="Who was affected by what; failures; pending; what needs a person",
+)
 def ledger_report(request: Request, caller: Auditor, filters: Annotated[Filters, Depends(_filters)]) -> dict[str, Any]:
     return report(state_of(request).responder.ledger, filters)

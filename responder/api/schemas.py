@@ -4,7 +4,53 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+# Intakes and panics are named by uuid4: anything else is refused before it reaches a query (or its log).
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+_REFUSALS = {
+    400: "the body could not be parsed, or the upload is empty",
+    401: "no valid API key",
+    403: "the key lacks the role",
+    404: "no such thing",
+    413: "the request body is larger than this route accepts",
+    422: "a parameter or the body is invalid, or the capture is unreadable",
+}
+
+
+class Problem(BaseModel):
+    """Every refusal: one sentence, or the list of what failed validation. Never a value from the request."""
+
+    detail: str | list[dict[str, Any]]
+
+
+def validation_refusal(exc: RequestValidationError) -> JSONResponse:
+    """A 422 that never echoes the request. FastAPI's own carries each invalid `input` back (a value the caller
+    pasted: perhaps a credential), and a NaN or an infinity there cannot be written as JSON at all (a 500).
+    Here each error keeps only its type, location and message. Registered app-wide in app.py."""
+    errors = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def refusals(*codes: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The documented refusals of a route (`responses=`), each with the Problem body it really answers."""
+    texts = {**_REFUSALS, **(described or {})}
+    return {code: {"model": Problem, "description": texts[code]} for code in codes}
+
+
+class ProviderCheck(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded", "not ready"]
+    ledger: str = Field(description="ok, or unavailable (and the exception's type)")
+    engine: Literal["off", "running", "stopped"]
+    providers: dict[str, ProviderCheck] = Field(description="each provider instance's last check")
 
 
 class FindingOut(BaseModel):

@@ -62,11 +62,14 @@ def create_ledger_engine(url: URL, pool_size: int = 5) -> Engine:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 connect_args={"timeout": 60, "check_same_thread": False},
+                hide_parameters=True,  # a query's values (a filter someone typed) never reach a log or an error
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin_immediate)
             return engine
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        )
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"ledger.url {shown(url)}: {exc}") from None
 
