@@ -67,9 +67,7 @@ def create_ledger_engine(url: URL, pool_size: int = 5) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin_immediate)
             return engine
-        return create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
-        )
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"ledger.url {shown(url)}: {exc}") from None
 

@@ -440,17 +440,19 @@ class Ledger:
         with self.transaction() as tx:
             now = tx.now
             lease_free = or_(actions.c.lease_until.is_(None), actions.c.lease_until < now)
-            due = or_(
-                and_(actions.c.state.in_((State.PLANNED, State.VERIFYING)), actions.c.next_attempt_at <= now),
-                actions.c.state == State.RUNNING,
-            )
+            # Every open action is planned, running or verifying, and a running or verifying one was due when it
+            # was claimed, so "due" is one range: that lets the partial open-action indexes serve the claim in
+            # next_attempt_at order, stopping at LIMIT (no sort of every open row).
+            due = and_(actions.c.state != State.DONE, actions.c.next_attempt_at <= now)
             query = select(actions).where(due, lease_free)
             if only is not None:
                 query = query.where(actions.c.id.in_(list(only)))
             if panic_id is not None:
                 query = query.where(actions.c.panic_id == panic_id)
             if providers is not None:
-                query = query.where(actions.c.provider.in_(list(providers)))
+                # `provider || ''`: not indexable on purpose, so SQLite reads open actions through
+                # ix_actions_open in claim order instead of picking the provider index and sorting them all.
+                query = query.where((actions.c.provider + "").in_(list(providers)))
             if exclude:
                 query = query.where(actions.c.id.not_in(list(exclude)))
             query = query.order_by(actions.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
