@@ -1,8 +1,10 @@
 """The execution engine: claim due actions from the ledger, call the provider, record, verify.
 
 Order for every action: planned (already committed) → claim with a lease (attempt counted) → one call to
-the IdP → outcome recorded → verification recorded. A crash anywhere leaves a row that the next claimer
-finishes; a repeated call meets an IdP that already forgot the credential and reads `already_invalid`.
+the IdP → (if the IdP says it is dead) the verification call → outcome and verification recorded together
+(or the outcome alone, verified by a later claim, when the IdP's back-off is long). A crash anywhere leaves a
+row that the next claimer finishes; a repeated call meets an IdP that already forgot the credential and
+reads `already_invalid`.
 
 Retries live here and nowhere else: quick in-process tries (tenacity) for transient failures, then a
 durable reschedule in the ledger. Permanent failures are recorded and never hold up other actions."""
