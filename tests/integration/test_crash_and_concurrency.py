@@ -105,7 +105,8 @@ def test_sigkill_at_random_points_loses_nothing_and_revokes_nothing_twice(
         config = write_config(
             tmp_path / "responder.toml", url, idp.url, tmp_path / "data", threads=threads, lease_seconds=1.0
         )
-        tokens = [random_token() for _ in range(500)]
+        # Enough work to outlast six kills: a worker finishes ~100 actions a second here.
+        tokens = [random_token() for _ in range(1500)]
         for n, token in enumerate(tokens):
             idp.issue(token, subject=f"user-{n}")
         seed(config, tokens, tmp_path)
