@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -47,6 +48,8 @@ class AppState:
     sanitized_dir: Path
     stop: threading.Event = field(default_factory=threading.Event)
     engine_thread: threading.Thread | None = None
+    # provider name → (monotonic time of its last check, what /readyz shows of it)
+    ready_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     def start_engine(self) -> None:
         def run() -> None:

@@ -54,7 +54,7 @@ def readyz(request: Request) -> JSONResponse:
 def _provider_checks(state: AppState) -> dict[str, dict[str, Any]]:
     """`providers check` per instance, reused for `serve.ready_cache_seconds` (a probe every few seconds must
     not become load on the IdPs). One prober at a time."""
-    cache: dict[str, tuple[float, dict[str, Any]]] = state.__dict__.setdefault("_ready_cache", {})
+    cache = state.ready_cache
     ttl = state.settings.serve.ready_cache_seconds
     with _checks_lock:
         for name, provider in state.responder.providers.items():

@@ -24,16 +24,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import select
 
 from responder.api.app import AppState, state_of
 from responder.api.auth import Caller
 from responder.api.schemas import progress_of
 from responder.errors import ConfigError, ResponderError
 from responder.interfaces import Directory
-from responder.ledger.queries import Filters, list_actions
-from responder.ledger.schema import panics
-from responder.ledger.store import iso
+from responder.ledger.queries import Filters, list_actions, panic_request, recent_panics
 from responder.model import Subject
 from responder.secret import load_or_create_key
 from responder.service import PanicScope
@@ -575,24 +572,14 @@ def _problems_first(row: dict[str, Any]) -> tuple[int, str]:
 
 
 def _panic_record(state: AppState, panic_id: str) -> dict[str, Any] | None:
-    with state.responder.ledger.reader() as connection:
-        found = connection.execute(select(panics).where(panics.c.id == panic_id)).first()
-    return None if found is None else _panic_dict(found)
+    found = panic_request(state.responder.ledger, panic_id)
+    return None if found is None else _shown(found)
 
 
 def _recent_panics(state: AppState, limit: int = 20) -> list[dict[str, Any]]:
-    with state.responder.ledger.reader() as connection:
-        query = select(panics).order_by(panics.c.requested_at.desc()).limit(limit)
-        return [_panic_dict(row) for row in connection.execute(query)]
+    return [_shown(p) for p in recent_panics(state.responder.ledger, limit)]
 
 
-def _panic_dict(row: Any) -> dict[str, Any]:
-    return {
-        "panic_id": row.id,
-        "requested_at": iso(row.requested_at)[:19].replace("T", " ") + " UTC",
-        "actor": row.actor,
-        "provider": row.provider,
-        "scope": row.scope,
-        "selector": row.selector,
-        "reason": row.reason,
-    }
+def _shown(panic: dict[str, Any]) -> dict[str, Any]:
+    """A panic request as the page shows it: the time to the second, in UTC."""
+    return {**panic, "requested_at": panic["requested_at"][:19].replace("T", " ") + " UTC"}

@@ -294,18 +294,33 @@ def _panics(ledger: Ledger, filters: Filters) -> list[dict[str, Any]]:
     with ledger.reader() as connection:
         query = select(panics).order_by(panics.c.requested_at)
         query = query.where(*_window(panics.c.requested_at, filters))
-        return [
-            {
-                "panic_id": p.id,
-                "requested_at": iso(p.requested_at),
-                "actor": p.actor,
-                "provider": p.provider,
-                "scope": p.scope,
-                "selector": p.selector,
-                "reason": p.reason,
-            }
-            for p in connection.execute(query)
-        ]
+        return [_panic_dict(p) for p in connection.execute(query)]
+
+
+def panic_request(ledger: Ledger, panic_id: str) -> dict[str, Any] | None:
+    """One panic request as recorded (who, why, scope), or None."""
+    with ledger.reader() as connection:
+        found = connection.execute(select(panics).where(panics.c.id == panic_id)).first()
+    return None if found is None else _panic_dict(found)
+
+
+def recent_panics(ledger: Ledger, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest panic requests, newest first."""
+    with ledger.reader() as connection:
+        query = select(panics).order_by(panics.c.requested_at.desc()).limit(limit)
+        return [_panic_dict(p) for p in connection.execute(query)]
+
+
+def _panic_dict(p: Any) -> dict[str, Any]:
+    return {
+        "panic_id": p.id,
+        "requested_at": iso(p.requested_at),
+        "actor": p.actor,
+        "provider": p.provider,
+        "scope": p.scope,
+        "selector": p.selector,
+        "reason": p.reason,
+    }
 
 
 def _event_dict(row: Any) -> dict[str, Any]:
