@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
 
-from responder.model import ActionRequest, Finding, Observation, Outcome, Subject, Target
+from responder.model import (
+    ActionRequest,
+    AttachmentRef,
+    Finding,
+    Observation,
+    Outcome,
+    Replaced,
+    Subject,
+    SweepPage,
+    Target,
+    WebhookNotice,
+)
 from responder.settings import ScanSettings
 
 
@@ -121,6 +133,50 @@ class Directory(Protocol):
     def all_users(self) -> Iterator[Subject]:
         """Every user of this instance that can hold a session (deactivated users are skipped)."""
         ...
+
+
+class Source(Protocol):
+    """A ticketing system (DESIGN §2): a `[[sources]]` table names one instance. Built by
+    `from_config(name, table, client)` with the plugin's own keys and an httpx client from responder.http
+    that follows no redirect and keeps no cookies. Every method raises SourceError (transient or not) with an
+    operator-readable message that never holds a secret or a capability URL; waits and retries are the core's.
+    No method ever calls a host named in a payload or an artifact."""
+
+    name: str
+    plugin: ClassVar[str]
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes, now: datetime) -> WebhookNotice:
+        """Check the signature (and freshness) over the raw body before reading anything; raise WebhookRefused
+        when it fails, then say what the delivery announced."""
+        ...
+
+    def changed_since(self, cursor: str | None, since: datetime | None) -> Iterator[SweepPage]:
+        """Pages of tickets changed after `cursor` (a previous page's), or after `since` when there is no
+        cursor (the beginning when both are None). Each page lists every attachment on its tickets."""
+        ...
+
+    def attachments_of(self, ticket_id: str) -> Sequence[AttachmentRef]:
+        """Every attachment on one ticket (for a webhook that names the ticket but not the files)."""
+        ...
+
+    def download(self, ref: AttachmentRef, max_bytes: int, out: BinaryIO) -> int:
+        """Write the attachment's bytes to `out`, streaming; return the count. AttachmentTooLarge past
+        `max_bytes`, AttachmentGone when it no longer exists. Credentials go to the source's own host only."""
+        ...
+
+    def replace_with_sanitized(self, ref: AttachmentRef, sanitized: Path, name: str) -> Replaced:
+        """Put the sanitized copy (file `sanitized`, shown as `name`) on the ticket and remove the original."""
+        ...
+
+    def annotate(self, ref: AttachmentRef, note: str) -> None:
+        """Add an internal (never customer-visible) note to the ticket. `note` holds no secret."""
+        ...
+
+    def check(self) -> CheckResult:
+        """Prove base URL and responder's own credentials with one harmless read."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,3 +227,49 @@ class Outcome:
     provider_request_id: str = ""
     retry_after: float | None = None  # seconds, from Retry-After / X-Rate-Limit-Reset
     subject: Subject | None = None  # the affected user, when the provider learned it while acting
+
+
+# ---- ticketing sources ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    """One file on one ticket, named by the source's own ids. Never a URL taken from a webhook payload: the
+    source's connector finds the file through its own API from these ids."""
+
+    ticket_id: str
+    attachment_id: str
+    name: str
+    comment_id: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPage:
+    """One page of a sweep: how many tickets it covered, every attachment on them (the core picks the
+    captures), and the cursor that resumes after this page. `done`: nothing more changed, for now."""
+
+    tickets: int
+    attachments: tuple[AttachmentRef, ...]
+    cursor: str
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookNotice:
+    """What an authentic webhook delivery announced: a ticket, maybe attachment ids, the vendor's delivery id."""
+
+    event: str | None
+    ticket_id: str | None
+    delivery_id: str | None
+    attachments: tuple[AttachmentRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """What `replace_with_sanitized` did: the sanitized copy now on the ticket (so a later sweep skips it) and
+    how the original went (e.g. "redacted", "comment redaction", "deleted")."""
+
+    copy: AttachmentRef | None
+    how: str

@@ -7,11 +7,13 @@ from importlib.metadata import entry_points
 
 from responder.errors import ConfigError, PluginError
 from responder.http import build_client
-from responder.interfaces import Provider, Reader
+from responder.interfaces import Provider, Reader, Source
+from responder.secret import read_secret
 from responder.settings import Settings
 
 READERS_GROUP = "responder.readers"
 PROVIDERS_GROUP = "responder.providers"
+SOURCES_GROUP = "responder.sources"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +84,53 @@ def load_providers(settings: Settings, *, dry_run: bool = False) -> dict[str, Pr
                 raise PluginError(f"provider plugin {entry.name!r} lacks {attribute!r}")
         providers[config.name] = provider
     return providers
+
+
+def source_plugins() -> dict[str, str]:
+    """Installed source plugins: name → import path."""
+    return {entry.name: entry.value for entry in entry_points(group=SOURCES_GROUP)}
+
+
+def load_sources(settings: Settings, *, dry_run: bool = False, only: str | None = None) -> dict[str, Source]:
+    """Build the configured `[[sources]]` instances (or just `only`), each with its own HTTP client. With
+    dry_run, every client refuses mutating calls: a rehearsal never changes a ticket."""
+    installed = {entry.name: entry for entry in entry_points(group=SOURCES_GROUP)}
+    sources: dict[str, Source] = {}
+    configs = [c for c in settings.sources if only is None or c.name == only]
+    if only is not None and not configs:
+        known = ", ".join(c.name for c in settings.sources) or "none"
+        raise ConfigError(f"no source named {only!r} is configured (configured: {known})")
+    for config in configs:
+        entry = installed.get(config.plugin)
+        if entry is None:
+            known = ", ".join(sorted(installed)) or "none"
+            raise ConfigError(f"sources.{config.name}: plugin {config.plugin!r} is not installed (installed: {known})")
+        try:
+            plugin = entry.load()
+        except Exception as exc:
+            raise PluginError(f"source plugin {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
+        where = f"sources.{config.name}.webhook_secret"
+        secret = read_secret(where, config.webhook_secret, config.webhook_secret_file, config.webhook_secret_env)
+        table = config.plugin_table()
+        base_url = table.get("base_url")
+        client = build_client(
+            base_url if isinstance(base_url, str) else "",
+            settings.engine.http_timeout_seconds,
+            always_dry_run=dry_run,
+        )
+        source = plugin.from_config(config.name, table, client, secret)  # the plugin validates its own keys
+        for attribute in (
+            "name",
+            "parse_webhook",
+            "changed_since",
+            "attachments_of",
+            "download",
+            "replace_with_sanitized",
+            "annotate",
+            "check",
+            "close",
+        ):
+            if not hasattr(source, attribute):
+                raise PluginError(f"source plugin {entry.name!r} lacks {attribute!r}")
+        sources[config.name] = source
+    return sources

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from responder.errors import ConfigError
+from responder.notify.settings import Notifiers
 
 _MiB = 1024 * 1024
 
@@ -46,11 +47,17 @@ class ProviderConfig(BaseModel):
     def _hold_secrets(cls, data: Any) -> Any:
         return _hold_secrets(data)
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    plugin: str = Field(min_length=1)
-    hosts: tuple[str, ...] = ()
-    base_url: str | None = None
-    issuer: str | None = None
+    name: str = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="instance name, recorded with every finding and action"
+    )
+    plugin: str = Field(min_length=1, description="the IdP family: an installed provider plugin")
+    hosts: tuple[str, ...] = Field(
+        default=(), description="hosts whose findings belong to this instance; default: the host of base_url / issuer"
+    )
+    base_url: str | None = Field(default=None, description="root URL of the IdP's API: every call goes there")
+    issuer: str | None = Field(
+        default=None, description="JWT issuer prefix that attributes tokens to this instance (compared, never called)"
+    )
     requests_per_second: float | None = Field(
         default=None, gt=0, description="ceiling for calls to this instance, shared by all worker threads"
     )
@@ -69,7 +76,9 @@ class ProviderConfig(BaseModel):
 class ScanSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_decompressed_bytes: int = Field(default=4096 * _MiB, gt=0)
+    max_decompressed_bytes: int = Field(
+        default=4096 * _MiB, gt=0, description="largest total a .gz or .zip may expand to, in bytes"
+    )
     max_ratio: int = Field(default=200, gt=1, description="largest decompressed:compressed ratio accepted")
     max_members: int = Field(default=1000, gt=0, description="most files accepted in one zip")
 
@@ -97,7 +106,7 @@ class EngineSettings(BaseModel):
     retry_wait_max_seconds: float = Field(default=30, gt=0, description="longest in-process wait between tries")
     reschedule_max_seconds: float = Field(default=3600, gt=0, description="longest durable backoff")
     poll_seconds: float = Field(default=2, gt=0, description="idle wait between claims in `responder work`")
-    http_timeout_seconds: float = Field(default=20, gt=0)
+    http_timeout_seconds: float = Field(default=20, gt=0, description="timeout of each HTTP call to an IdP")
 
 
 Role = Literal["uploader", "responder", "auditor"]
@@ -123,18 +132,47 @@ class SourceConfig(BaseModel):
     def _hold_secrets(cls, data: Any) -> Any:
         return _hold_secrets(data)
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    plugin: str = Field(min_length=1)
-    webhook_secret: SecretStr | None = None
-    webhook_secret_file: Path | None = None
-    webhook_secret_env: str | None = None
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="recorded in the ledger")
+    plugin: str = Field(min_length=1, description="zendesk | jira | folder, or an installed source plugin")
+    webhook_secret: SecretStr | None = Field(default=None, description="the vendor's webhook signing secret")
+    webhook_secret_file: Path | None = Field(default=None, description="file holding the webhook secret")
+    webhook_secret_env: str | None = Field(default=None, description="environment variable holding it")
+    schedule: str | None = Field(
+        default=None,
+        description='sweeps run by `serve`: "every 30m" / "every 1h" / "every 1d", or a 5-field cron expression (UTC)',
+    )
+    capture_names: tuple[str, ...] = Field(
+        default=("*.har", "*.har.gz", "*.har.zip", "*.zip", "*.saz", "*.txt", "*.log"),
+        min_length=1,
+        description="attachment names worth fetching (globs, case-insensitive); the first bytes are checked too",
+    )
+    max_attachment_bytes: int = Field(
+        default=256 * _MiB, gt=0, description="larger attachments are not fetched and are reported for a person"
+    )
+
+    CORE_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "name",
+            "plugin",
+            "webhook_secret",
+            "webhook_secret_file",
+            "webhook_secret_env",
+            "schedule",
+            "capture_names",
+            "max_attachment_bytes",
+        }
+    )
+
+    def plugin_table(self) -> dict[str, Any]:
+        """The keys the plugin validates itself (everything but the core's), plus `name`."""
+        return {"name": self.name, **(self.model_extra or {})}
 
 
 class ServeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field(default="127.0.0.1", description="address `responder serve` listens on")
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=1, le=65535, description="port `responder serve` listens on")
     max_upload_bytes: int = Field(default=512 * _MiB, gt=0, description="larger uploads are refused with 413")
     engine: bool = Field(default=True, description="run the execution engine inside the service")
     ready_cache_seconds: float = Field(default=30, ge=0, description="how long /readyz reuses a provider check")
@@ -143,17 +181,30 @@ class ServeSettings(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RESPONDER_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
-    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("responder")))
-    fingerprint_key: SecretStr | None = None
-    log_level: Literal["debug", "info", "warning", "error"] = "warning"
-    log_json: bool = False
-    providers: tuple[ProviderConfig, ...] = ()
-    sources: tuple[SourceConfig, ...] = ()
-    api_keys: tuple[ApiKeyConfig, ...] = ()
-    serve: ServeSettings = ServeSettings()
-    scan: ScanSettings = ScanSettings()
-    ledger: LedgerSettings = LedgerSettings()
-    engine: EngineSettings = EngineSettings()
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("responder")),
+        description="responder's own state (generated keys, the default SQLite ledger); default: the platform's "
+        "user data directory, e.g. ~/.local/share/responder",
+    )
+    fingerprint_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for finding fingerprints, at least 16 bytes; default: generated once into "
+        "data_dir/fingerprint.key. Give every host sharing a ledger the same one",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="warning", description="log events at this level and above go to stderr"
+    )
+    log_json: bool = Field(default=False, description="log JSON lines (always so with --format json/sarif)")
+    providers: tuple[ProviderConfig, ...] = Field(default=(), description="identity-provider instances")
+    sources: tuple[SourceConfig, ...] = Field(default=(), description="ticketing systems (webhooks and sweeps)")
+    api_keys: tuple[ApiKeyConfig, ...] = Field(default=(), description="who may call the service, and in what role")
+    notifiers: Notifiers = Field(
+        default=(), description="where to tell people about finished intakes and panics: slack, webhook, email"
+    )
+    serve: ServeSettings = Field(default=ServeSettings(), description="the HTTP service")
+    scan: ScanSettings = Field(default=ScanSettings(), description="limits for reading artifacts")
+    ledger: LedgerSettings = Field(default=LedgerSettings(), description="the system of record and work queue")
+    engine: EngineSettings = Field(default=EngineSettings(), description="the execution engine (workers)")
 
     @field_validator("providers", "sources", "api_keys")
     @classmethod

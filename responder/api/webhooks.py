@@ -9,18 +9,13 @@ the answer is 202; fetching the attachment is the source connector's job, later,
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
-import re
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request
@@ -32,68 +27,16 @@ from responder.errors import ConfigError, ResponderError
 from responder.ledger.store import DeliveryRecord
 from responder.secret import Secret, read_secret
 from responder.settings import SourceConfig
+from responder.sources.webhooks import SCHEMES, Announced, Scheme, announced, payload_of, refusal
 
 router = APIRouter(tags=["webhooks"])
 log = structlog.get_logger("responder.api.webhooks")
 
-WINDOW = timedelta(minutes=5)  # a Zendesk timestamp further than this from our clock is a replay or a bad clock
 MIN_SECRET_CHARS = 16  # a shorter shared secret could be guessed offline from one captured delivery
 _UNKNOWN = "(unknown)"  # metric label for a name that is not configured (names cannot contain parentheses)
 _REFUSED = "invalid webhook signature"  # one text for every refusal: the answer is no oracle
 _NO_SOURCE = "no webhook source by that name"
 _build_lock = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class Scheme:
-    """How one vendor signs: the headers it must send, exactly what its MAC covers, how the MAC is written."""
-
-    required: tuple[str, ...]
-    signature: str
-    signed: Callable[[Mapping[str, str], bytes], bytes]
-    written: Callable[[bytes], bytes]
-    case_sensitive: bool = True
-    fresh: Callable[[Mapping[str, str], datetime], bool] = lambda headers, now: True
-
-
-def _zendesk_signed(headers: Mapping[str, str], body: bytes) -> bytes:
-    # Header values arrive decoded as latin-1, so this gives back the timestamp's bytes exactly.
-    return headers["x-zendesk-webhook-signature-timestamp"].encode("latin-1") + body
-
-
-def _zendesk_fresh(headers: Mapping[str, str], now: datetime) -> bool:
-    sent = parse_timestamp(headers["x-zendesk-webhook-signature-timestamp"])
-    return sent is not None and abs(now - sent) <= WINDOW
-
-
-def parse_timestamp(stamp: str) -> datetime | None:
-    """Zendesk sends ISO 8601 ("2021-07-25T10:00:00Z"); Unix seconds are accepted too. Naive means UTC."""
-    try:
-        parsed = datetime.fromtimestamp(int(stamp), UTC) if stamp.isdigit() else datetime.fromisoformat(stamp)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _body_only(headers: Mapping[str, str], body: bytes) -> bytes:
-    return body
-
-
-def _hub_written(mac: bytes) -> bytes:
-    return b"sha256=" + mac.hex().encode()
-
-
-SCHEMES: dict[str, Scheme] = {
-    "zendesk": Scheme(
-        required=("x-zendesk-webhook-signature", "x-zendesk-webhook-signature-timestamp"),
-        signature="x-zendesk-webhook-signature",
-        signed=_zendesk_signed,
-        written=base64.b64encode,
-        fresh=_zendesk_fresh,
-    ),
-    "jira": Scheme(("x-hub-signature",), "x-hub-signature", _body_only, _hub_written, case_sensitive=False),
-    "github": Scheme(("x-hub-signature-256",), "x-hub-signature-256", _body_only, _hub_written, case_sensitive=False),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,19 +94,6 @@ def _sources_of(request: Request, state: AppState) -> dict[str, WebhookSource]:
     return sources
 
 
-def refusal(scheme: Scheme, secret: Secret, headers: Mapping[str, str], body: bytes, now: datetime) -> str | None:
-    """None when the delivery is authentic and fresh; otherwise the reason (a metric label, never shown)."""
-    if any(not headers.get(name) for name in scheme.required):
-        return "missing_signature"
-    key = secret.reveal().encode()  # revealed only to key the MAC
-    mac = hmac.new(key, scheme.signed(headers, body), hashlib.sha256).digest()
-    presented = headers[scheme.signature].strip()
-    presented = presented if scheme.case_sensitive else presented.lower()
-    if not hmac.compare_digest(scheme.written(mac), presented.encode("latin-1", "replace")):
-        return "bad_signature"
-    return None if scheme.fresh(headers, now) else "stale_timestamp"
-
-
 class WebhookAccepted(BaseModel):
     delivery_id: str | None = Field(description="responder's id of the recorded delivery; null for a duplicate")
     duplicate: bool = Field(description="this delivery id or signed content was recorded before: nothing new was")
@@ -208,7 +138,7 @@ async def receive_webhook(source: str, request: Request) -> WebhookAccepted:
 def _record(
     state: AppState, source: WebhookSource, scheme: Scheme, headers: Mapping[str, str], body: bytes
 ) -> WebhookAccepted:
-    said = announced(source, _payload(body, headers.get("content-type", "")), headers)
+    said = announced(source.plugin, payload_of(body, headers.get("content-type", "")), headers, source.hosts)
     delivery = _delivery(source, hashlib.sha256(scheme.signed(headers, body)).hexdigest(), said)
     try:
         new = state.responder.ledger.record_delivery(delivery)
@@ -232,172 +162,3 @@ def _delivery(source: WebhookSource, signed_sha256: str, said: Announced) -> Del
         ticket_id=said.ticket_id,
         attachments=said.attachments,
     )
-
-
-def _payload(body: bytes, content_type: str) -> dict[str, Any]:
-    """The signed body as JSON (GitHub may send it form-encoded as `payload=`). Anything else is recorded
-    with no references: the delivery is authentic even when its shape is unknown."""
-    try:
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            body = parse_qs(body.decode(), max_num_fields=10).get("payload", [""])[0].encode()
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-# ---- what a delivery announces (read only after its signature checked out) ---------------------------------
-
-MAX_REFERENCES = 100  # a ticket event names a few attachments; more is noise we do not keep
-_MAX_NODES = 20_000  # JSON nodes visited per delivery: a 1 MiB body cannot keep the request busy
-_WORD = re.compile(r"[A-Za-z0-9._:#/@+-]{1,200}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CAPABILITY_PATH = re.compile(r"(/attachments/token/)[^/]+", re.IGNORECASE)  # Zendesk: the path downloads
-_URL_IN_TEXT = re.compile(r"https?://[^\s()<>\[\]\"'`]{1,2000}")
-_GITHUB_FILE = re.compile(r"/(?:user-attachments/(?:files|assets)|[^/]+/[^/]+/files)/([^/]+)(?:/([^/]+))?$")
-
-Reference = dict[str, str | None]
-
-
-class Announced(NamedTuple):
-    event: str | None
-    ticket_id: str | None
-    delivery_id: str | None
-    attachments: tuple[Reference, ...]
-
-
-def announced(source: WebhookSource, payload: dict[str, Any], headers: Mapping[str, str]) -> Announced:
-    if source.plugin == "zendesk":
-        return _zendesk(payload, headers)
-    if source.plugin == "jira":
-        return _jira(payload, headers)
-    return _github(payload, headers, source.hosts)
-
-
-def _zendesk(payload: dict[str, Any], headers: Mapping[str, str]) -> Announced:
-    """Event webhooks carry an envelope (type, id, subject "zen:ticket:<id>", detail, event); trigger
-    webhooks carry whatever body the admin wrote, e.g. {"ticket_id": "{{ticket.id}}"}. The envelope id is
-    inside the signed body, so it is preferred over the (unsigned) invocation id header."""
-    kind = _word(payload.get("type"))
-    if kind and kind.startswith("zen:event-type:"):
-        subject = _word(payload.get("subject")) or ""
-        ticket = subject.removeprefix("zen:ticket:") if subject.startswith("zen:ticket:") else None
-        if kind.startswith("zen:event-type:ticket."):
-            ticket = ticket or _word(_dig(payload, "detail", "id"))
-        delivery = _word(payload.get("id"))
-    else:
-        ticket = _word(payload.get("ticket_id")) or _word(_dig(payload, "ticket", "id"))
-        delivery = None
-    delivery = delivery or _word(headers.get("x-zendesk-webhook-invocation-id"))
-    return Announced(kind, ticket, delivery, _references(payload))
-
-
-def _jira(payload: dict[str, Any], headers: Mapping[str, str]) -> Announced:
-    """`jira:issue_updated` lists every attachment of the issue: only those its changelog adds are new."""
-    event = _word(payload.get("webhookEvent"))
-    ticket = _word(_dig(payload, "issue", "key")) or _word(_dig(payload, "issue", "id"))
-    found = _references(payload)
-    if event == "jira:issue_updated":
-        known = {ref["id"]: ref for ref in found if ref["id"]}
-        items = _dig(payload, "changelog", "items")
-        added = [
-            (_word(item.get("to")), _name(item.get("toString")))
-            for item in (items if isinstance(items, list) else [])
-            if isinstance(item, dict) and str(item.get("field", "")).lower() == "attachment"
-        ]
-        found = tuple(
-            known.get(ref_id) or {"id": ref_id, "name": name, "url": None, "comment_id": None}
-            for ref_id, name in added[:MAX_REFERENCES]
-            if ref_id
-        )
-    return Announced(event, ticket, _word(headers.get("x-atlassian-webhook-identifier")), found)
-
-
-def _github(payload: dict[str, Any], headers: Mapping[str, str], hosts: frozenset[str]) -> Announced:
-    """GitHub has no attachment object: uploads are links in the issue or comment text. Only links to
-    github.com (or the configured base_url's host) count: anyone can paste any link into a comment."""
-    kind, action = _word(headers.get("x-github-event")), _word(payload.get("action"))
-    event = f"{kind}.{action}" if kind and action else kind
-    repo, number = _word(_dig(payload, "repository", "full_name")), _word(_dig(payload, "issue", "number"))
-    ticket = f"{repo}#{number}" if repo and number else None
-    comment = payload.get("comment")
-    text = _dig(payload, "comment", "body") if isinstance(comment, dict) else _dig(payload, "issue", "body")
-    comment_id = _word(comment.get("id")) if isinstance(comment, dict) else None
-    found: list[Reference] = []
-    for match in _URL_IN_TEXT.finditer(text if isinstance(text, str) else ""):
-        url = _url(match.group())
-        parts = urlsplit(url) if url else None
-        file = _GITHUB_FILE.search(parts.path) if parts and parts.netloc.lower() in hosts else None
-        if file and len(found) < MAX_REFERENCES:
-            name = _name(unquote(file.group(2))) if file.group(2) else None
-            found.append({"id": _word(file.group(1)), "name": name, "url": url, "comment_id": comment_id})
-    return Announced(event, ticket, _word(headers.get("x-github-delivery")), tuple(found))
-
-
-def _references(payload: dict[str, Any]) -> tuple[Reference, ...]:
-    """Every object under an `attachment` / `attachments` key, anywhere (Zendesk event.comment.attachment,
-    Jira issue.fields.attachment[], a trigger body's own layout), with the id of the comment holding it."""
-    found: list[Reference] = []
-    stack: list[tuple[Any, str | None]] = [(payload, None)]
-    visited = 0
-    while stack and visited < _MAX_NODES and len(found) < MAX_REFERENCES:
-        node, comment_id = stack.pop()
-        visited += 1
-        if isinstance(node, list):
-            stack.extend((item, comment_id) for item in reversed(node))
-            continue
-        if not isinstance(node, dict):
-            continue
-        for key, value in node.items():
-            items = value if isinstance(value, list) else [value]
-            if key in ("attachment", "attachments"):
-                found.extend(ref for item in items if (ref := _reference(item, comment_id)))
-            elif key in ("comment", "comments"):
-                stack.extend((item, _word(item.get("id"))) for item in items if isinstance(item, dict))
-            else:
-                stack.append((value, comment_id))
-    return tuple(found[:MAX_REFERENCES])
-
-
-def _reference(item: Any, comment_id: str | None) -> Reference | None:
-    if not isinstance(item, dict):
-        return None
-    name = next((_name(item[k]) for k in ("file_name", "filename", "name") if item.get(k)), None)
-    url = next((u for k in ("content_url", "content", "url", "attachment_url") if (u := _url(item.get(k)))), None)
-    ref_id = _word(item.get("id"))
-    return {"id": ref_id, "name": name, "url": url, "comment_id": comment_id} if ref_id or url else None
-
-
-def _url(value: Any) -> str | None:
-    """http(s) only; no user:password@, no query string or fragment (some vendors put a download token
-    there), and no Zendesk /attachments/token/<token>/ path (the path itself is a download credential)."""
-    if not isinstance(value, str) or len(value) > 4096:
-        return None
-    try:
-        parts = urlsplit(value.strip())
-    except ValueError:
-        return None
-    host = parts.netloc.rpartition("@")[2]
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        return None
-    path = _CAPABILITY_PATH.sub(r"\1[redacted]", parts.path)
-    return _CONTROL.sub("", urlunsplit((parts.scheme.lower(), host, path, "", "")))[:2000]
-
-
-def _word(value: Any) -> str | None:
-    """An id or event name: a string or integer of safe characters, else nothing."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    return value if isinstance(value, str) and _WORD.fullmatch(value) else None
-
-
-def _name(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    return _CONTROL.sub("", value)[:255] or None
-
-
-def _dig(node: Any, *keys: str) -> Any:
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node

@@ -30,6 +30,10 @@ class EventType(StrEnum):
     SWEEP_STARTED = "sweep_started"
     SWEEP_FINISHED = "sweep_finished"
     WEBHOOK_RECEIVED = "webhook_received"
+    ATTACHMENT_FETCHED = "attachment_fetched"
+    ATTACHMENT_SKIPPED = "attachment_skipped"
+    ATTACHMENT_REPLACED = "attachment_replaced"
+    NOTE_ADDED = "note_added"
 
 
 @dataclass(frozen=True, slots=True)

@@ -202,6 +202,98 @@ webhook_deliveries = Table(
     Column("event", String(100)),
     Column("ticket_id", String(200)),
     Column("attachments", Text, nullable=False),  # canonical JSON list of {id, name, url, comment_id}
+    # Set once the connector has turned the delivery into source items (same transaction): null = waiting.
+    Column("processed_at", UTCDateTime),
     UniqueConstraint("source", "delivery_id"),
     UniqueConstraint("source", "signed_sha256"),
+    Index(
+        "ix_webhook_deliveries_waiting",
+        "received_at",
+        sqlite_where=text("processed_at IS NULL"),
+        postgresql_where=text("processed_at IS NULL"),
+    ),
+)
+
+# One row per capture-like attachment a source announced (webhook) or a sweep listed: the unit of ticket
+# work. `state` moves pending → revoking (its intake is recorded; the engine ends the credentials) → cleaning
+# (sanitized copy in place of the original, internal note) → done; `result` says how it ended. Unique per
+# (source, attachment), so a webhook and a sweep, or two replicas, never process one attachment twice.
+source_items = Table(
+    "source_items",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("ticket_id", String(200), nullable=False),
+    Column("attachment_id", String(200), nullable=False),
+    Column("comment_id", String(200)),
+    Column("name", String(500), nullable=False),
+    Column("content_type", String(200)),
+    Column("size", Integer),
+    Column("origin", String(16), nullable=False),  # sweep | webhook | ours (a sanitized copy we attached)
+    Column("state", String(16), nullable=False),
+    # cleaned | no_credentials | not_a_capture | too_large | gone | failed | ours
+    Column("result", String(32)),
+    Column("intake_id", String(36)),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(120)),
+    Column("lease_until", UTCDateTime),
+    Column("detail", String(500), nullable=False),  # operator-readable, never a secret
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "attachment_id"),
+    Index(
+        "ix_source_items_open",
+        "next_attempt_at",
+        sqlite_where=text("state <> 'done'"),
+        postgresql_where=text("state <> 'done'"),
+    ),
+)
+
+# Where each source's sweep stands: the vendor's own cursor (opaque, not a credential), written after every
+# page in the same transaction as that page's items, so a crash resumes at the first page not recorded.
+sweep_cursors = Table(
+    "sweep_cursors",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("cursor", Text, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Named leases (e.g. "sweep:support"): one holder at a time across replicas, until it lapses.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(120), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+)
+
+# The notification outbox: one row per (intake or panic, configured notifier), unique, so replicas that find
+# the same finished intake insert it once and only the claimer of the row sends. `state` pending → sent, or
+# failed after the notifier's attempts; `last_error` is operator-readable (status, host), never a secret.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject_kind", String(8), nullable=False),  # intake | panic
+    Column("subject_id", String(36), nullable=False),
+    Column("notifier", String(100), nullable=False),  # the configured [[notifiers]] name
+    Column("state", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(120)),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("subject_kind", "subject_id", "notifier"),
+    Index(
+        "ix_notifications_pending",
+        "next_attempt_at",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
 )

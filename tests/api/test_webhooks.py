@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from responder.api import create_app
-from responder.api.webhooks import SCHEMES, refusal
+from responder.sources.webhooks import SCHEMES, refusal
 from responder.errors import ConfigError
 from responder.ledger import Ledger
 from responder.ledger.schema import events, metadata, webhook_deliveries
