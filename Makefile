@@ -28,6 +28,7 @@ peers: $(PEER)/node_modules
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check responder providers tests bench
+	$(BIN)/hadolint --no-color --failure-threshold style Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

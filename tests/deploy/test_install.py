@@ -1,0 +1,75 @@
+"""The README's production install is what the image runs, and it works: a wheel built from the image's build
+context, installed into a fresh venv, runs the commands without the checkout."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.deploy import sources
+from tests.deploy.conftest import Installed, clean_environment
+
+
+def test_the_image_runs_the_readme_install_commands_verbatim() -> None:
+    readme = sources.readme_install_commands()
+    assert readme, "the README's production install section has no commands"
+    builder = sources.stages()[0]
+    assert sources.shell_commands(builder) == readme
+
+
+def _run(installed: Installed, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(installed.bin / "responder"), *args],
+        cwd=cwd,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_installed_command_answers_help(production_install: Installed, tmp_path: Path) -> None:
+    top = _run(production_install, "--help", cwd=tmp_path)
+    assert top.returncode == 0, top.stderr
+    for command in ("scan", "respond", "work", "panic", "serve", "ledger", "providers"):
+        assert command in top.stdout
+    serve = _run(production_install, "serve", "--help", cwd=tmp_path)
+    assert serve.returncode == 0, serve.stderr
+    for option in ("--host", "--port", "--config"):
+        assert option in serve.stdout
+
+
+def test_the_install_does_not_lean_on_the_checkout(production_install: Installed, tmp_path: Path) -> None:
+    # The package, its templates and its migrations come from the venv's site-packages, not from the repo.
+    where = subprocess.run(
+        [
+            str(production_install.bin / "python"),
+            "-c",
+            "import pathlib, responder, providers; r = pathlib.Path(responder.__file__).parent; "
+            "print(r); print(pathlib.Path(providers.__file__).parent); "
+            "print(sorted(p.name for p in (r / 'api' / 'templates').iterdir())); "
+            "print(len(list((r / 'ledger' / 'migrations').rglob('*.py'))))",
+        ],
+        cwd=tmp_path,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert where.returncode == 0, where.stderr
+    package, plugins, templates, migrations = where.stdout.splitlines()
+    site = production_install.prefix / "lib" / "python3.11" / "site-packages"
+    assert Path(package) == site / "responder"
+    assert Path(plugins) == site / "providers"
+    assert "panic.html" in templates
+    assert int(migrations) >= 1
+
+
+def test_the_installed_version_is_the_projects(production_install: Installed, tmp_path: Path) -> None:
+    version = _run(production_install, "--version", cwd=tmp_path)
+    assert version.returncode == 0, version.stderr
+    pyproject = (production_install.context / "pyproject.toml").read_text()
+    declared = next(line for line in pyproject.splitlines() if line.startswith("version = ")).split('"')[1]
+    assert version.stdout.strip() == f"responder {declared}"
