@@ -55,6 +55,10 @@ class AttachmentTooLarge(SourceError):
     """The attachment is larger than `max_attachment_bytes`: not fetched; a person must look at it."""
 
 
+class TicketClosed(SourceError):
+    """The ticket is closed and takes no new comment (Zendesk): the note cannot go there; the ledger has it."""
+
+
 class WebhookRefused(ResponderError):
     """A webhook delivery failed its signature or freshness check. `reason` is a metric label, never shown."""
 

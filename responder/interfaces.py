@@ -137,10 +137,11 @@ class Directory(Protocol):
 
 class Source(Protocol):
     """A ticketing system (DESIGN §2): a `[[sources]]` table names one instance. Built by
-    `from_config(name, table, client)` with the plugin's own keys and an httpx client from responder.http
-    that follows no redirect and keeps no cookies. Every method raises SourceError (transient or not) with an
-    operator-readable message that never holds a secret or a capability URL; waits and retries are the core's.
-    No method ever calls a host named in a payload or an artifact."""
+    `from_config(name, table, client, webhook_secret)` with the plugin's own keys (secret-looking ones as
+    SecretStr), an httpx client from responder.http that follows no redirect and keeps no cookies, and the
+    webhook signing secret (a Secret, or None when webhooks are off). Every method raises SourceError
+    (transient or not) with an operator-readable message that never holds a secret or a capability URL; waits
+    and retries are the core's. No method ever calls a host named in a payload or an artifact."""
 
     name: str
     plugin: ClassVar[str]
@@ -169,7 +170,8 @@ class Source(Protocol):
         ...
 
     def annotate(self, ref: AttachmentRef, note: str) -> None:
-        """Add an internal (never customer-visible) note to the ticket. `note` holds no secret."""
+        """Add an internal (never customer-visible) note to the ticket. `note` holds no secret. TicketClosed
+        when the ticket takes no new comment."""
         ...
 
     def check(self) -> CheckResult:

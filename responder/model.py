@@ -254,6 +254,7 @@ class SweepPage:
     attachments: tuple[AttachmentRef, ...]
     cursor: str
     done: bool
+    reached: datetime | None = None  # the newest change time on the page, when known (progress and ETA)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ into actions with deterministic idempotency keys and seals the credentials the a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 from responder.interfaces import Provider
 from responder.ledger.store import FindingRecord, IntakeRecord, PlannedAction
@@ -12,6 +13,20 @@ from responder.model import Finding, Kind, Subject, Target, Verb
 from responder.seal import Sealer, binding
 
 _BEARER = frozenset({Kind.SESSION_COOKIE, Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.API_KEY, Kind.JWT})
+
+# A token whose own signed `exp` passed longer ago than this is dead at any IdP (clock skew and leeway allowed):
+# it is recorded, and its artifact still cleaned, but nothing is sent to the IdP. A cookie's Expires attribute
+# never counts: it tells the browser when to drop the cookie, not the server when to refuse it.
+EXPIRY_LEEWAY = timedelta(minutes=5)
+
+
+def _expired(finding: Finding, now: datetime) -> bool:
+    try:
+        exp = float(finding.claims.get("exp", ""))
+    except ValueError:
+        return False
+    return 0 < exp < 1e11 and datetime.fromtimestamp(exp, UTC) < now - EXPIRY_LEEWAY
+
 
 # Fixed forever: changing it changes every idempotency key, so replays would plan fresh actions.
 ACTION_NAMESPACE = uuid.UUID("6f1c3a52-8c1e-4a8e-9a57-3c2a6b7d9e10")
@@ -29,9 +44,15 @@ def action_key(basis: str, provider: str, verb: str, *, dry_run: bool = False, p
 
 
 class Planner:
-    def __init__(self, providers: Mapping[str, Provider], sealer: Sealer) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        sealer: Sealer,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._providers = providers
         self._sealer = sealer
+        self._clock = clock
 
     def for_intake(self, intake: IntakeRecord, found: Iterable[Finding]) -> list[FindingRecord]:
         findings = list(found)
@@ -62,6 +83,8 @@ class Planner:
             disposition = "no_provider" if finding.revocable else "not_revocable"
         elif not finding.revocable or not provider.claims(finding):
             disposition = "not_revocable"
+        elif _expired(finding, self._clock()):
+            disposition = "expired"
         else:
             targets = provider.plan(finding, related)
             if any(t.uses_credential or t.subject is not None for t in targets):

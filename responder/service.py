@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from responder.errors import ConfigError, DirectoryError
 from responder.execute import Engine, FinishObserver
@@ -95,10 +95,12 @@ class Responder:
         source: str,
         reference: str,
         dry_run: bool = False,
+        also: Callable[[Any], None] | None = None,
+        intake_id: str | None = None,
     ) -> IntakeResult:
         """Record the artifact, its findings and the planned actions (credentials sealed) in one transaction."""
         record = IntakeRecord(
-            id=str(uuid.uuid4()),
+            id=intake_id or str(uuid.uuid4()),
             trigger=trigger.value,
             actor=actor,
             source=source,
@@ -111,7 +113,7 @@ class Responder:
             warnings=report.warnings,
         )
         records = tuple(self._planner.for_intake(record, report.findings))
-        recorded = self.ledger.record_intake(record, records)
+        recorded = self.ledger.record_intake(record, records, also)
         return IntakeResult(record.id, records, recorded)
 
     def panic_subjects(

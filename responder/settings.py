@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 from responder.errors import ConfigError
 from responder.notify.settings import Notifiers
+from responder.schedule import parse_schedule
 
 _MiB = 1024 * 1024
 
@@ -149,6 +150,13 @@ class SourceConfig(BaseModel):
     max_attachment_bytes: int = Field(
         default=256 * _MiB, gt=0, description="larger attachments are not fetched and are reported for a person"
     )
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_schedule(value)  # ValueError → a settings error naming this key
+        return value
 
     CORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {

@@ -62,7 +62,7 @@ class FindingOut(BaseModel):
     provider: str | None = Field(description="the configured provider instance that claims it")
     subject_id: str | None
     disposition: str = Field(
-        description="planned | needs_subject | no_provider | unhandled | not_revocable | no_action"
+        description="planned | needs_subject | no_provider | unhandled | not_revocable | no_action | expired"
     )
     locations: int
     actions: list[str] = Field(description="ids of the actions planned for it")

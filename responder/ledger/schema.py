@@ -103,7 +103,7 @@ findings = Table(
     Column("family", String(32)),
     Column("provider", String(100)),
     Column("subject_id", String(300)),
-    # planned | needs_subject | no_provider | unhandled | not_revocable | no_action
+    # planned | needs_subject | no_provider | unhandled | not_revocable | no_action | expired
     Column("disposition", String(32), nullable=False),
     Column("locations", Integer, nullable=False),
     UniqueConstraint("intake_id", "fingerprint"),

@@ -98,7 +98,7 @@ class FindingRecord:
     family: str | None
     provider: str | None
     subject_id: str | None
-    disposition: str  # planned | needs_subject | no_provider | unhandled | not_revocable | no_action
+    disposition: str  # planned | needs_subject | no_provider | unhandled | not_revocable | no_action | expired
     locations: int
     actions: tuple[PlannedAction, ...] = ()
 
@@ -268,7 +268,13 @@ class Ledger:
     # ---- intake and panic: plan actions, record sightings -------------------------------------------
 
     @_retry_conflicts
-    def record_intake(self, intake: IntakeRecord, finding_records: Sequence[FindingRecord]) -> Recorded:
+    def record_intake(
+        self,
+        intake: IntakeRecord,
+        finding_records: Sequence[FindingRecord],
+        also: Callable[[_Tx], None] | None = None,
+    ) -> Recorded:
+        """`also` runs in the same transaction (e.g. a ticket item moving on), so both happen or neither."""
         with self.transaction() as tx:
             columns = {name: getattr(intake, name) for name in _INTAKE_COLUMNS}
             tx.connection.execute(insert(intakes).values(id=intake.id, received_at=tx.now, **columns))
@@ -318,6 +324,8 @@ class Ledger:
                     },
                     intake_id=intake.id,
                 )
+            if also is not None:
+                also(tx)
         return Recorded(tuple(new), tuple(again))
 
     @_retry_conflicts

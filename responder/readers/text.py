@@ -55,10 +55,27 @@ class TextReader:
         rewrite_text(path, out, redactor)
 
 
+# Pasted request headers, `curl -v` output and HTTP/2 header dumps name their host once, before the headers that
+# carry credentials: the host stays in force for the lines after it, so those credentials can be attributed.
+_HOST_LINE = re.compile(r"^\s*(?:[<>*]\s*)?(?:host\s*:|:authority:)\s*([A-Za-z0-9.-]+(?::\d+)?)\s*$", re.IGNORECASE)
+_REQUEST_URL = re.compile(
+    r"^\s*(?:[<>]\s*)?(?:(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+|curl\b.*?)['\"]?https?://([A-Za-z0-9.-]+(?::\d+)?)",
+    re.IGNORECASE,
+)
+
+
+def _host_named(line: str) -> str | None:
+    match = _HOST_LINE.match(line) or _REQUEST_URL.match(line)
+    return match.group(1).lower() if match else None
+
+
 def _line_observations(handle: BinaryIO, ctx: ReadContext) -> Iterator[Observation]:
     pending_name: tuple[str, int] | None = None
+    host = ""
     for number, line in _numbered_lines(handle):
-        where = Where(entry=None, side=Side.NONE, host="", path="", member=ctx.member, line=number)
+        if len(line) < 4096 and (named := _host_named(line)):
+            host = named
+        where = Where(entry=None, side=Side.NONE, host=host, path="", member=ctx.member, line=number)
         yield where.observe(Field.TEXT_LINE, "", line)
         # Pretty-printed HAR fallback: "name" and "value" sit on neighbouring lines.
         if (match := _JSON_NAME.match(line)) is not None:

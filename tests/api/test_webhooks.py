@@ -24,12 +24,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from responder.api import create_app
-from responder.sources.webhooks import SCHEMES, refusal
 from responder.errors import ConfigError
 from responder.ledger import Ledger
 from responder.ledger.schema import events, metadata, webhook_deliveries
 from responder.secret import Secret
 from responder.settings import Settings
+from responder.sources.webhooks import SCHEMES, refusal
 from tests.api.conftest import bearer
 from tests.ledger import conftest as ledger_fixtures
 from tests.test_cli import run

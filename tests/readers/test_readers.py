@@ -206,3 +206,22 @@ def test_huge_single_line_is_windowed(tmp_path: Path, scan: Callable[[Path], Sca
     path.write_text(line)
     found = {f.value.reveal() for f in scan(path).findings}
     assert found == {TOKEN, TOKEN[::-1]}
+
+
+@pytest.mark.parametrize(
+    ("text", "host"),
+    [
+        (f"GET /v1/me HTTP/1.1\nHost: API.lab.test\nAuthorization: Bearer {TOKEN}\n", "api.lab.test"),
+        (f"> GET /me HTTP/1.1\n> Host: api.lab.test:8443\n> Authorization: Bearer {TOKEN}\n", "api.lab.test:8443"),
+        (f":authority: api.lab.test\n:method: GET\nauthorization: Bearer {TOKEN}\n", "api.lab.test"),
+        (f"curl 'https://api.lab.test/v1/me' -H 'Authorization: Bearer {TOKEN}'\n", "api.lab.test"),
+        (f"Authorization: Bearer {TOKEN}\n", None),  # nothing names a host: nothing is guessed
+    ],
+)
+def test_text_headers_take_the_host_named_before_them(
+    tmp_path: Path, scan: Callable[[Path], ScanReport], text: str, host: str | None
+) -> None:
+    path = tmp_path / "pasted.txt"
+    path.write_text(text)
+    (finding,) = scan(path).findings
+    assert (finding.locations[0].host or None) == host

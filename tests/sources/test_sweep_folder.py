@@ -1,0 +1,190 @@
+"""`responder sweep` end to end on a folder source: live tokens revoked at a FakeIdP over real HTTP, captures
+replaced by sanitized copies, notes left, everything recorded; a second sweep does nothing new."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from responder.cli import app
+from responder.ledger import open_ledger
+from responder.ledger.schema import events, intakes
+from responder.settings import load_settings
+from responder.sources.folder import NOTES_FILE
+from responder.testing import FakeIdP
+from tests.ledger import flows
+from tests.ledger.conftest import random_token
+
+runner = CliRunner()
+
+
+def write_config(tmp_path: Path, idp_url: str, folder: Path) -> Path:
+    config = tmp_path / "responder.toml"
+    config.write_text(
+        f"""data_dir = "{tmp_path / "data"}"
+log_level = "error"
+
+[ledger]
+url = "sqlite:///{tmp_path / "ledger.sqlite3"}"
+
+[[providers]]
+name = "lab"
+plugin = "fake"
+base_url = "{idp_url}"
+hosts = ["{flows.HOST}"]
+
+[[sources]]
+name = "drop"
+plugin = "folder"
+path = "{folder}"
+page_size = 2
+"""
+    )
+    return config
+
+
+def sweep(config: Path, *extra: str) -> tuple[int, dict[str, object]]:
+    result = runner.invoke(app, ["sweep", "drop", "--format", "json", "--config", str(config), *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def count(config: Path, table: object, where: object = None) -> int:
+    ledger = open_ledger(load_settings(config), migrate=False)
+    with ledger.reader() as connection:
+        query = select(func.count()).select_from(table)  # type: ignore[arg-type]
+        found = connection.execute(query if where is None else query.where(where)).scalar_one()  # type: ignore[arg-type]
+    ledger.close()
+    return int(found)
+
+
+@pytest.fixture
+def tickets(tmp_path: Path) -> tuple[Path, list[str]]:
+    live = [random_token() for _ in range(3)]
+    folder = tmp_path / "tickets"
+    for ticket in ("100", "101", "102", "103", "104"):
+        (folder / ticket).mkdir(parents=True)
+    flows.capture(folder / "100" / "network.har", live[:2])
+    (folder / "101" / "console.log").write_text(
+        f"GET /v1/me HTTP/1.1\nHost: {flows.HOST}\nAuthorization: Bearer {live[2]}\n"
+    )
+    (folder / "102" / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200))
+    (folder / "103" / "contract.pdf").write_bytes(b"%PDF-1.7 not a capture")
+    flows.capture(folder / "104" / "quiet.har", [])
+    return folder, live
+
+
+def test_a_folder_sweep_revokes_cleans_notes_and_a_second_sweep_does_nothing(
+    tmp_path: Path, tickets: tuple[Path, list[str]]
+) -> None:
+    folder, live = tickets
+    with FakeIdP() as idp:
+        for n, token in enumerate(live):
+            idp.issue(token, subject=f"user-{n}")
+        config = write_config(tmp_path, idp.url, folder)
+
+        code, summary = sweep(config)
+
+        assert code == 0, summary
+        assert summary["tickets_seen"] == 5
+        assert summary["captures_found"] == 4  # the PDF is not fetched at all
+        assert summary["credentials"] == 3
+        assert summary["revoked"] == 3
+        assert summary["tickets_cleaned"] == 2
+        assert summary["skipped"] == {"no_credentials": 1, "not_a_capture": 1}
+        assert summary["still_open"] == 0
+        assert all(idp.state(token).revoked for token in live)
+
+        cleaned = (folder / "100" / "network.har").read_text()
+        assert json.loads(cleaned)["log"]["entries"][1]["request"]["url"].endswith("/v1/items/1")
+        assert not any(token in cleaned for token in live)
+        assert "[REDACTED access_token" in cleaned
+        assert live[2] not in (folder / "101" / "console.log").read_text()
+        note = (folder / "100" / NOTES_FILE).read_text()
+        assert "revoke token" in note
+        assert "Ledger: intake" in note
+        assert not any(token in note for token in live)
+        assert not (folder / "104" / NOTES_FILE).exists()  # nothing found: the ticket is left alone
+        assert (folder / "102" / "photo.txt").read_bytes().startswith(b"\x89PNG")
+
+        intakes_before = count(config, intakes)
+        requests_before = idp.requests
+        code, again = sweep(config)
+
+        assert code == 0
+        assert again["captures_found"] == 0
+        assert again["credentials"] == 0
+        assert count(config, intakes) == intakes_before
+        assert idp.requests == requests_before
+        assert count(config, events, events.c.type == "note_added") == 2
+
+
+def test_a_new_file_after_a_sweep_is_found_by_the_next_one(tmp_path: Path, tickets: tuple[Path, list[str]]) -> None:
+    folder, live = tickets
+    late = random_token()
+    with FakeIdP() as idp:
+        for token in [*live, late]:
+            idp.issue(token, subject="someone")
+        config = write_config(tmp_path, idp.url, folder)
+        sweep(config)
+        compressed = folder / "105" / "trace.har.gz"
+        compressed.parent.mkdir()
+        compressed.write_bytes(gzip.compress(flows.capture(tmp_path / "late.har", [late]).read_bytes()))
+
+        code, summary = sweep(config)
+
+        assert code == 0
+        assert summary["captures_found"] == 1
+        assert summary["revoked"] == 1
+        assert idp.state(late).revoked
+        assert late.encode() not in gzip.decompress(compressed.read_bytes())
+
+
+def test_a_dry_run_changes_nothing_and_moves_no_checkpoint(tmp_path: Path, tickets: tuple[Path, list[str]]) -> None:
+    folder, live = tickets
+    with FakeIdP() as idp:
+        for token in live:
+            idp.issue(token)
+        config = write_config(tmp_path, idp.url, folder)
+        before = (folder / "100" / "network.har").read_bytes()
+
+        code, summary = sweep(config, "--dry-run")
+
+        assert code == 0
+        assert summary["dry_run"] is True
+        assert summary["credentials"] == 3
+        assert summary["revoked"] == 3
+        assert idp.mutating_requests == 0
+        assert not any(idp.state(token).revoked for token in live)
+        assert (folder / "100" / "network.har").read_bytes() == before
+        assert not (folder / "100" / NOTES_FILE).exists()
+
+        code, real = sweep(config)  # the rehearsal left the checkpoint where it was
+        assert real["captures_found"] == 4
+        assert all(idp.state(token).revoked for token in live)
+
+
+def test_an_unknown_source_is_a_usage_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9", tmp_path)
+    result = runner.invoke(app, ["sweep", "nope", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "no source named 'nope'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_held_lease_makes_a_second_sweep_exit_5(tmp_path: Path, tickets: tuple[Path, list[str]]) -> None:
+    folder, _ = tickets
+    config = write_config(tmp_path, "http://127.0.0.1:9", folder)
+    from responder.ledger.sources import SourceBook
+
+    ledger = open_ledger(load_settings(config))
+    assert SourceBook(ledger).take_lease("sweep:drop", "other-host/1", 300)
+    ledger.close()
+    result = runner.invoke(app, ["sweep", "drop", "--config", str(config)])
+    assert result.exit_code == 5
+    assert "being swept by other-host/1" in result.output
