@@ -18,12 +18,19 @@ class PluginSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    plugin: str
-    hosts: tuple[str, ...] = ()
-    base_url: str | None = None
-    issuer: str | None = None
-    requests_per_second: float | None = Field(default=None, gt=0)
+    name: str = Field(description="instance name, recorded with every finding and action; letters, digits, _ . -")
+    plugin: str = Field(description="the identity-provider plugin that handles this instance")
+    hosts: tuple[str, ...] = Field(
+        default=(),
+        description="hosts whose cookies and tokens belong to this instance; default: the host of base_url / issuer",
+    )
+    base_url: str | None = Field(default=None, description="root URL of the IdP's API: every call goes there")
+    issuer: str | None = Field(
+        default=None, description="JWT issuer that attributes tokens to this instance (compared, never called)"
+    )
+    requests_per_second: float | None = Field(
+        default=None, gt=0, description="ceiling for calls to this instance, shared by all worker threads"
+    )
 
 
 def service_url(value: str, problem: str, *, schemes: tuple[str, ...] = ("http", "https")) -> SplitResult:

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from providers._oauth import ClientCredentials
 from providers._settings import PluginSettings, service_url, validate_settings
@@ -70,16 +70,30 @@ _PLAN_NOTE = "session and refresh-token management need an Auth0 Enterprise plan
 
 class Auth0Settings(PluginSettings):
     plugin: Literal["auth0"]
-    base_url: str
-    audience: str | None = None
-    client_id: str
-    client_secret: SecretStr | None = None
-    client_secret_file: Path | None = None
-    client_secret_env: str | None = None
-    revoke_client_id: str | None = None
-    revoke_client_secret: SecretStr | None = None
-    revoke_client_secret_file: Path | None = None
-    revoke_client_secret_env: str | None = None
+    base_url: str = Field(
+        description="the tenant's https URL (https://acme.eu.auth0.com or a custom domain), without /api/v2"
+    )
+    audience: str | None = Field(
+        default=None,
+        description="Management API identifier; default base_url + /api/v2/ (set it when base_url is a custom domain)",
+    )
+    client_id: str = Field(description="responder's machine-to-machine application for the Management API")
+    client_secret: SecretStr | None = Field(
+        default=None,
+        description="client_id's secret (exactly one of client_secret, _file, _env); keep it out of this file",
+    )
+    client_secret_file: Path | None = Field(default=None, description="file holding client_id's secret")
+    client_secret_env: str | None = Field(default=None, description="environment variable holding client_id's secret")
+    revoke_client_id: str | None = Field(
+        default=None, description="optional: the application whose refresh tokens are revoked by value"
+    )
+    revoke_client_secret: SecretStr | None = Field(
+        default=None, description="revoke_client_id's secret; without one it is a public client"
+    )
+    revoke_client_secret_file: Path | None = Field(default=None, description="file holding revoke_client_id's secret")
+    revoke_client_secret_env: str | None = Field(
+        default=None, description="environment variable holding revoke_client_id's secret"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -146,6 +160,7 @@ def _permanent(detail: str, response: httpx.Response | None = None) -> _Stop:
 
 class Auth0Provider:
     plugin: ClassVar[str] = "auth0"
+    settings_model: ClassVar[type[PluginSettings]] = Auth0Settings
     panic_verbs: ClassVar[tuple[str, ...]] = (Verb.END_ALL_SESSIONS.value, Verb.REVOKE_REFRESH_TOKENS.value)
 
     def __init__(self, settings: Auth0Settings, client: httpx.Client) -> None:

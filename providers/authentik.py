@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from providers._oauth import ClientCredentials
 from providers._settings import PluginSettings, service_url, validate_settings
@@ -65,14 +65,21 @@ _PERMISSION_PROBES = (
 
 class AuthentikSettings(PluginSettings):
     plugin: Literal["authentik"]
-    base_url: str
-    token: SecretStr | None = None
-    token_file: Path | None = None
-    token_env: str | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    client_secret_file: Path | None = None
-    client_secret_env: str | None = None
+    base_url: str = Field(description="the URL authentik is served at, without /api/v3")
+    token: SecretStr | None = Field(
+        default=None,
+        description="responder's API token (exactly one of token, token_file, token_env); keep it out of this file",
+    )
+    token_file: Path | None = Field(default=None, description="file holding responder's API token")
+    token_env: str | None = Field(default=None, description="environment variable holding responder's API token")
+    client_id: str | None = Field(
+        default=None, description="optional: an OAuth client for RFC 7009 revocation and RFC 7662 introspection"
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="client_id's secret; without one the client is public"
+    )
+    client_secret_file: Path | None = Field(default=None, description="file holding client_id's secret")
+    client_secret_env: str | None = Field(default=None, description="environment variable holding client_id's secret")
 
     @field_validator("base_url")
     @classmethod
@@ -120,6 +127,7 @@ class _Stop(Exception):
 
 class AuthentikProvider:
     plugin: ClassVar[str] = "authentik"
+    settings_model: ClassVar[type[PluginSettings]] = AuthentikSettings
 
     def __init__(self, settings: AuthentikSettings, client: httpx.Client) -> None:
         self.name = settings.name

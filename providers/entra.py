@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from providers._entra_auth import AppToken, ClientCertificate, ClientSecret, Credential, TokenUnavailable, token_roles
 from providers._entra_graph import (
@@ -80,15 +80,22 @@ _TOKENS = frozenset({Kind.ACCESS_TOKEN, Kind.ID_TOKEN, Kind.REFRESH_TOKEN, Kind.
 
 class EntraSettings(PluginSettings):
     plugin: Literal["entra"]
-    tenant_id: str
-    client_id: str
-    client_secret: SecretStr | None = None
-    client_secret_file: Path | None = None
-    client_secret_env: str | None = None
-    certificate_file: Path | None = None
-    certificate_env: str | None = None
-    login_url: str = PUBLIC_LOGIN
-    graph_url: str = PUBLIC_GRAPH
+    tenant_id: str = Field(description="the directory (tenant) GUID, not a domain name")
+    client_id: str = Field(description="application (client) GUID of responder's app registration")
+    client_secret: SecretStr | None = Field(
+        default=None, description="a client secret of the app (or a certificate instead); keep it out of this file"
+    )
+    client_secret_file: Path | None = Field(default=None, description="file holding the app's client secret")
+    client_secret_env: str | None = Field(
+        default=None, description="environment variable holding the app's client secret"
+    )
+    certificate_file: Path | None = Field(
+        default=None,
+        description="PEM with the app certificate and its unencrypted private key (preferred over a secret)",
+    )
+    certificate_env: str | None = Field(default=None, description="environment variable holding that PEM")
+    login_url: str = Field(default=PUBLIC_LOGIN, description="token host; change only for a national cloud")
+    graph_url: str = Field(default=PUBLIC_GRAPH, description="Microsoft Graph root; change only for a national cloud")
 
     @field_validator("tenant_id", "client_id")
     @classmethod
@@ -128,6 +135,7 @@ class EntraSettings(PluginSettings):
 
 class EntraProvider:
     plugin: ClassVar[str] = "entra"
+    settings_model: ClassVar[type[PluginSettings]] = EntraSettings
     panic_verbs: ClassVar[tuple[str, ...]] = (Verb.END_ALL_SESSIONS.value,)
 
     def __init__(self, settings: EntraSettings, client: httpx.Client) -> None:

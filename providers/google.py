@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from providers._google_auth import (
     DWD_CONSOLE,
@@ -86,16 +86,31 @@ _EVIDENCE = frozenset({Kind.ID_TOKEN, Kind.JWT, Kind.ACCESS_TOKEN})
 
 class GoogleSettings(PluginSettings):
     plugin: Literal["google"]
-    base_url: str = DIRECTORY_URL
-    oauth_url: str = OAUTH_URL
-    token_uri: str | None = None
-    key_file: Path | None = None
-    key_env: str | None = None
-    subject: str | None = None
-    admin_email: str | None = None  # the same as subject, under the name Google's docs use
-    customer: str = "my_customer"
-    domain: str | None = None
-    allow_non_google_hosts: bool = False
+    base_url: str = Field(default=DIRECTORY_URL, description="the Admin SDK Directory API root")
+    oauth_url: str = Field(default=OAUTH_URL, description="where tokeninfo and revoke are")
+    token_uri: str | None = Field(
+        default=None,
+        description="token endpoint; default: the key file's token_uri, else https://oauth2.googleapis.com/token",
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="the service account's JSON key (domain-wide delegation); exactly one of key_file, key_env",
+    )
+    key_env: str | None = Field(default=None, description="environment variable holding that JSON key")
+    subject: str | None = Field(
+        default=None, description="email of the admin the service account acts as (or admin_email, not both)"
+    )
+    admin_email: str | None = Field(default=None, description="the same as subject, under the name Google's docs use")
+    customer: str = Field(
+        default="my_customer",
+        description="my_customer or the Workspace customer ID; users of another customer are refused",
+    )
+    domain: str | None = Field(
+        default=None, description="optional: act only on users whose primary email is in this domain"
+    )
+    allow_non_google_hosts: bool = Field(
+        default=False, description="lift the googleapis.com host rule (https still required): tests and emulators only"
+    )
 
     @field_validator("issuer")
     @classmethod
@@ -167,6 +182,7 @@ class _Stop(Exception):
 
 class GoogleProvider:
     plugin: ClassVar[str] = "google"
+    settings_model: ClassVar[type[PluginSettings]] = GoogleSettings
     # A panic signs each user out and deletes their third-party grants: a stolen session may have been used to
     # grant an attacker's app access, and that grant outlives the sign-out.
     panic_verbs: ClassVar[tuple[str, ...]] = (Verb.END_ALL_SESSIONS.value, Verb.REVOKE_REFRESH_TOKENS.value)

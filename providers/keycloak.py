@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
+from pydantic import Field as PydanticField
 from pydantic import SecretStr, field_validator, model_validator
 
 from providers._oauth import ClientCredentials
@@ -84,17 +85,34 @@ _CHECK_TOKEN = Secret("responder-provider-check")  # introspecting a made-up tok
 
 class KeycloakSettings(PluginSettings):
     plugin: Literal["keycloak"]
-    base_url: str
-    realm: str
-    admin_realm: str | None = None  # where admin_client_id lives: the realm itself (default) or master
-    admin_client_id: str
-    admin_client_secret: SecretStr | None = None
-    admin_client_secret_file: Path | None = None
-    admin_client_secret_env: str | None = None
-    client_id: str | None = None  # responder's own OAuth client in `realm`, for RFC 7009 / RFC 7662
-    client_secret: SecretStr | None = None
-    client_secret_file: Path | None = None
-    client_secret_env: str | None = None
+    base_url: str = PydanticField(
+        description="Keycloak's root URL (with /auth for Keycloak 16 and older), not a realm URL"
+    )
+    realm: str = PydanticField(description="the realm acted on")
+    admin_realm: str | None = PydanticField(
+        default=None, description="where admin_client_id lives: the realm itself (default, least privilege) or master"
+    )
+    admin_client_id: str = PydanticField(description="responder's confidential admin client with service-account roles")
+    admin_client_secret: SecretStr | None = PydanticField(
+        default=None,
+        description="admin_client_id's secret (exactly one of this, _file, _env); keep it out of this file",
+    )
+    admin_client_secret_file: Path | None = PydanticField(
+        default=None, description="file holding admin_client_id's secret"
+    )
+    admin_client_secret_env: str | None = PydanticField(
+        default=None, description="environment variable holding admin_client_id's secret"
+    )
+    client_id: str | None = PydanticField(
+        default=None, description="optional: an OAuth client of realm whose leaked tokens are revoked (RFC 7009)"
+    )
+    client_secret: SecretStr | None = PydanticField(
+        default=None, description="client_id's secret; without one it is a public client"
+    )
+    client_secret_file: Path | None = PydanticField(default=None, description="file holding client_id's secret")
+    client_secret_env: str | None = PydanticField(
+        default=None, description="environment variable holding client_id's secret"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -230,6 +248,7 @@ class _AdminToken:
 
 class KeycloakProvider:
     plugin: ClassVar[str] = "keycloak"
+    settings_model: ClassVar[type[PluginSettings]] = KeycloakSettings
     panic_verbs: ClassVar[tuple[str, ...]] = (Verb.END_ALL_SESSIONS.value,)
 
     def __init__(self, settings: KeycloakSettings, client: httpx.Client) -> None:

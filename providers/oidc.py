@@ -46,16 +46,26 @@ _CHECK_TOKEN = Secret("responder-provider-check")  # introspecting a made-up tok
 
 class OidcSettings(PluginSettings):
     plugin: Literal["oidc"]
-    issuer: str
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    client_secret_file: Path | None = None
-    client_secret_env: str | None = None
-    public_client_ids: tuple[str, ...] = ()
+    issuer: str = Field(description="the OP's exact issuer URL; discovery is fetched from there only")
+    client_id: str | None = Field(default=None, description="responder's own client at the OP (or public_client_ids)")
+    client_secret: SecretStr | None = Field(
+        default=None,
+        description="client_id's secret (exactly one of client_secret, _file, _env); keep it out of this file",
+    )
+    client_secret_file: Path | None = Field(default=None, description="file holding client_id's secret")
+    client_secret_env: str | None = Field(default=None, description="environment variable holding client_id's secret")
+    public_client_ids: tuple[str, ...] = Field(
+        default=(), description="without client_id: exactly one public client to act as"
+    )
     # Opt-in: end a leaked OP session by RP-initiated logout with the session cookie itself.
-    end_session_with_cookie: bool = False
-    session_cookies: tuple[str, ...] = ("_session",)  # the OP's session cookie names (oidc-provider: _session)
-    logout_confirm: dict[str, str] = Field(default_factory=lambda: {"logout": "yes"})  # the "yes, sign out" field
+    end_session_with_cookie: bool = Field(
+        default=False, description="opt-in: end a leaked OP session by RP-initiated logout with the cookie itself"
+    )
+    session_cookies: tuple[str, ...] = Field(default=("_session",), description="the OP's session cookie names")
+    logout_confirm: dict[str, str] = Field(
+        default_factory=lambda: {"logout": "yes"},
+        description='the field that answers "yes, sign me out" on the OP\'s logout page; default { logout = "yes" }',
+    )
 
     @model_validator(mode="after")
     def _has_a_client(self) -> OidcSettings:
@@ -68,6 +78,7 @@ class OidcSettings(PluginSettings):
 
 class OidcProvider:
     plugin: ClassVar[str] = "oidc"
+    settings_model: ClassVar[type[PluginSettings]] = OidcSettings
 
     def __init__(self, settings: OidcSettings, client: httpx.Client) -> None:
         self.name = settings.name

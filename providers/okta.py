@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
+from pydantic import Field as PydanticField
 from pydantic import SecretStr, field_validator, model_validator
 
 from providers._oauth import ClientCredentials
@@ -84,16 +85,35 @@ _REVOKE_CURRENT = "/api/v1/api-tokens/current"  # revokes the API token that aut
 
 class OktaSettings(PluginSettings):
     plugin: Literal["okta"]
-    base_url: str
-    token: SecretStr | None = None
-    token_file: Path | None = None
-    token_env: str | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    client_secret_file: Path | None = None
-    client_secret_env: str | None = None
-    authorization_server: str | None = None
-    forget_devices: bool | None = None
+    base_url: str = PydanticField(
+        description="the org's root URL (https://acme.okta.com or a custom domain), without /api/v1"
+    )
+    token: SecretStr | None = PydanticField(
+        default=None,
+        description="responder's SSWS API token (exactly one of token, _file, _env); keep it out of this file",
+    )
+    token_file: Path | None = PydanticField(default=None, description="file holding responder's SSWS API token")
+    token_env: str | None = PydanticField(
+        default=None, description="environment variable holding responder's SSWS API token"
+    )
+    client_id: str | None = PydanticField(
+        default=None,
+        description="optional: the OAuth app whose own leaked tokens responder may revoke by value",
+    )
+    client_secret: SecretStr | None = PydanticField(
+        default=None, description="client_id's secret; without one the app is a public client"
+    )
+    client_secret_file: Path | None = PydanticField(default=None, description="file holding client_id's secret")
+    client_secret_env: str | None = PydanticField(
+        default=None, description="environment variable holding client_id's secret"
+    )
+    authorization_server: str | None = PydanticField(
+        default=None,
+        description="authorization server (default, aus… or org) where client_id's opaque tokens are revoked",
+    )
+    forget_devices: bool | None = PydanticField(
+        default=None, description="also forget remembered factors when ending sessions; unset: Okta's default applies"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -163,6 +183,7 @@ class _Stop(Exception):
 
 class OktaProvider:
     plugin: ClassVar[str] = "okta"
+    settings_model: ClassVar[type[PluginSettings]] = OktaSettings
     panic_verbs: ClassVar[tuple[str, ...]] = (Verb.END_ALL_SESSIONS.value,)
 
     def __init__(self, settings: OktaSettings, client: httpx.Client) -> None:

@@ -23,10 +23,12 @@ from responder.cli_common import (
     load,
     scan_paths,
 )
+from responder.cli_config import config_app
 from responder.cli_ledger import ledger_app
 from responder.cli_providers import providers_app
 from responder.cli_respond import panic, respond, work
 from responder.cli_serve import serve
+from responder.cli_sweep import sweep
 from responder.errors import ResponderError
 from responder.output import jsonout, sarif, table
 
@@ -41,12 +43,14 @@ app = typer.Typer(
 )
 
 
+app.add_typer(config_app, name="config")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(providers_app, name="providers")
 app.command()(respond)
 app.command()(work)
 app.command()(panic)
 app.command()(serve)
+app.command()(sweep)
 
 
 class OutputFormat(StrEnum):
