@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -43,7 +44,11 @@ from responder.errors import ConfigError, DirectoryError
 from responder.execute import RunStats
 from responder.ledger.queries import Filters, list_actions
 from responder.model import Subject, Trigger
+from responder.plugins import load_sources_tolerant
 from responder.service import PanicScope, Responder
+from responder.sources.pipeline import TicketWork
+from responder.sources.runner import SourceRunner
+from responder.sources.sweep import owner_name
 
 FINISHED_OK = frozenset({"revoked", "already_invalid", "dry_run"})
 
@@ -234,8 +239,10 @@ def work(
     threads: Annotated[int | None, typer.Option(min=1, max=64, help="Actions executed at once.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Run the execution engine: claim due actions from the ledger, revoke, record, verify. Several `work`
-    processes may share one PostgreSQL ledger. SIGTERM or Ctrl-C finishes the actions in hand, then exits."""
+    """Run the execution engine: claim due actions from the ledger, revoke, record, verify. With [[sources]]
+    configured (and without --until-idle), also work their tickets (webhook deliveries, fetch, clean, note) and
+    run their scheduled sweeps. Several `work` processes may share one PostgreSQL ledger. SIGTERM or Ctrl-C
+    finishes the actions in hand, then exits."""
     overrides: dict[str, Any] = {"engine": {"threads": threads}} if threads else {}
     settings = load(config, **overrides)
     responder = Responder.from_settings(settings)
@@ -250,12 +257,31 @@ def work(
     signal.signal(signal.SIGINT, request_stop)
     log = structlog.get_logger("responder.work")
     log.info("worker_started", owner=engine.owner, threads=settings.engine.threads)
+    tickets = None if until_idle else _ticket_work(responder, engine.wake, log)
     try:
         stats = engine.run(until_idle=until_idle, stop=stop)
     finally:
+        if tickets is not None:
+            tickets.stop(settings.engine.lease_seconds)
         responder.close()
     summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing to do"
     typer.echo(f"work: {stats.executed} action(s) finished, {stats.verified} verified ({summary})", err=True)
+
+
+def _ticket_work(responder: Responder, wake: Callable[[], None], log: Any) -> SourceRunner | None:
+    """The configured sources' ticket work and scheduled sweeps run in `work` too (any process running the
+    engine may take them; leases keep each item and each sweep to one process)."""
+    sources, problems = load_sources_tolerant(responder.settings)
+    for name, problem in problems.items():
+        log.error("source_unusable", source=name, problem=problem)
+    if not sources:
+        return None
+    owner = owner_name()
+    runner = SourceRunner(
+        TicketWork.assemble(responder, sources, owner, wake_engine=wake), sources, owner, schedules=True
+    )
+    runner.start()
+    return runner
 
 
 SHOWN_ROWS = 50  # a panic of thousands is summarised; `ledger list --panic ID` shows every row

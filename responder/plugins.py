@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from responder.errors import ConfigError, PluginError
 from responder.http import build_client
 from responder.interfaces import Provider, Reader, Source
 from responder.secret import read_secret
-from responder.settings import Settings
+from responder.settings import Settings, SourceConfig
 
 READERS_GROUP = "responder.readers"
 PROVIDERS_GROUP = "responder.providers"
@@ -94,43 +94,62 @@ def source_plugins() -> dict[str, str]:
 def load_sources(settings: Settings, *, dry_run: bool = False, only: str | None = None) -> dict[str, Source]:
     """Build the configured `[[sources]]` instances (or just `only`), each with its own HTTP client. With
     dry_run, every client refuses mutating calls: a rehearsal never changes a ticket."""
-    installed = {entry.name: entry for entry in entry_points(group=SOURCES_GROUP)}
-    sources: dict[str, Source] = {}
     configs = [c for c in settings.sources if only is None or c.name == only]
     if only is not None and not configs:
         known = ", ".join(c.name for c in settings.sources) or "none"
         raise ConfigError(f"no source named {only!r} is configured (configured: {known})")
-    for config in configs:
-        entry = installed.get(config.plugin)
-        if entry is None:
-            known = ", ".join(sorted(installed)) or "none"
-            raise ConfigError(f"sources.{config.name}: plugin {config.plugin!r} is not installed (installed: {known})")
+    installed = {entry.name: entry for entry in entry_points(group=SOURCES_GROUP)}
+    return {config.name: _build_source(settings, config, installed, dry_run) for config in configs}
+
+
+def load_sources_tolerant(settings: Settings) -> tuple[dict[str, Source], dict[str, str]]:
+    """For the service: every source that builds, and for each one that does not, why (logged and shown by
+    /readyz; `responder config check` names the key). A source whose plugin has no connector (github) only
+    takes webhooks: it is neither built nor a problem."""
+    installed = {entry.name: entry for entry in entry_points(group=SOURCES_GROUP)}
+    sources: dict[str, Source] = {}
+    problems: dict[str, str] = {}
+    for config in settings.sources:
+        if config.plugin not in installed and config.plugin == "github":
+            continue
         try:
-            plugin = entry.load()
-        except Exception as exc:
-            raise PluginError(f"source plugin {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
-        where = f"sources.{config.name}.webhook_secret"
-        secret = read_secret(where, config.webhook_secret, config.webhook_secret_file, config.webhook_secret_env)
-        table = config.plugin_table()
-        base_url = table.get("base_url")
-        client = build_client(
-            base_url if isinstance(base_url, str) else "",
-            settings.engine.http_timeout_seconds,
-            always_dry_run=dry_run,
-        )
-        source = plugin.from_config(config.name, table, client, secret)  # the plugin validates its own keys
-        for attribute in (
-            "name",
-            "parse_webhook",
-            "changed_since",
-            "attachments_of",
-            "download",
-            "replace_with_sanitized",
-            "annotate",
-            "check",
-            "close",
-        ):
-            if not hasattr(source, attribute):
-                raise PluginError(f"source plugin {entry.name!r} lacks {attribute!r}")
-        sources[config.name] = source
-    return sources
+            sources[config.name] = _build_source(settings, config, installed, False)
+        except (ConfigError, PluginError) as exc:
+            problems[config.name] = str(exc)
+    return sources, problems
+
+
+def _build_source(settings: Settings, config: SourceConfig, installed: dict[str, EntryPoint], dry_run: bool) -> Source:
+    entry = installed.get(config.plugin)
+    if entry is None:
+        known = ", ".join(sorted(installed)) or "none"
+        raise ConfigError(f"sources.{config.name}: plugin {config.plugin!r} is not installed (installed: {known})")
+    try:
+        plugin = entry.load()
+    except Exception as exc:
+        raise PluginError(f"source plugin {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
+    where = f"sources.{config.name}.webhook_secret"
+    secret = read_secret(where, config.webhook_secret, config.webhook_secret_file, config.webhook_secret_env)
+    table = config.plugin_table()
+    base_url = table.get("base_url")
+    client = build_client(
+        base_url if isinstance(base_url, str) else "", settings.engine.http_timeout_seconds, always_dry_run=dry_run
+    )
+    source: Source = plugin.from_config(config.name, table, client, secret)  # the plugin validates its own keys
+    for attribute in SOURCE_METHODS:
+        if not hasattr(source, attribute):
+            raise PluginError(f"source plugin {entry.name!r} lacks {attribute!r}")
+    return source
+
+
+SOURCE_METHODS = (
+    "name",
+    "parse_webhook",
+    "changed_since",
+    "attachments_of",
+    "download",
+    "replace_with_sanitized",
+    "annotate",
+    "check",
+    "close",
+)

@@ -23,11 +23,14 @@ from responder.api.schemas import validation_refusal
 from responder.errors import ResponderError
 from responder.execute import Engine
 from responder.keys import fingerprinter
-from responder.plugins import load_readers
+from responder.plugins import load_readers, load_sources_tolerant
 from responder.sanitize.writer import Sanitizer
 from responder.scan import Scanner
 from responder.service import Responder
 from responder.settings import Settings
+from responder.sources.pipeline import TicketWork
+from responder.sources.runner import SourceRunner
+from responder.sources.sweep import owner_name
 
 log = structlog.get_logger("responder.api")
 
@@ -50,6 +53,9 @@ class AppState:
     engine_thread: threading.Thread | None = None
     # provider name → (monotonic time of its last check, what /readyz shows of it)
     ready_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    # Ticket work and scheduled sweeps of the configured sources, beside the engine (None: no sources).
+    tickets: SourceRunner | None = None
+    source_problems: dict[str, str] = field(default_factory=dict)  # sources that did not build, and why
 
     def start_engine(self) -> None:
         def run() -> None:
@@ -61,9 +67,27 @@ class AppState:
         self.engine_thread = threading.Thread(target=run, name="responder-engine", daemon=True)
         self.engine_thread.start()
 
+    def start_tickets(self) -> None:
+        """The configured sources' ticket work (webhook deliveries, item steps) and scheduled sweeps."""
+        if not self.settings.sources:
+            return
+        sources, self.source_problems = load_sources_tolerant(self.settings)
+        for name, problem in self.source_problems.items():
+            log.error("source_unusable", source=name, problem=problem)
+        if not sources:
+            return
+        owner = owner_name()
+        work = TicketWork.assemble(
+            self.responder, sources, owner, wake_engine=self.engine.wake, scanner=self.scanner, sanitizer=self.sanitizer
+        )
+        self.tickets = SourceRunner(work, sources, owner, schedules=True)
+        self.tickets.start()
+
     def stop_engine(self, timeout: float) -> None:
-        """Graceful: no new claims; the actions in hand finish and are recorded (or their lease lets another
-        worker finish them, should the process be killed first)."""
+        """Graceful: no new claims; the actions and ticket steps in hand finish and are recorded (or their
+        lease lets another worker finish them, should the process be killed first)."""
+        if self.tickets is not None:
+            self.tickets.stop(timeout)
         self.stop.set()
         self.engine.wake()
         if self.engine_thread is not None:
@@ -96,6 +120,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if engine_on:
             state.start_engine()
+            state.start_tickets()
         log.info("service_started", engine=engine_on, api_keys=len(state.keys))
         try:
             yield

@@ -41,12 +41,15 @@ def readyz(request: Request) -> JSONResponse:
     providers = _provider_checks(state)
     engine = "off" if state.engine_thread is None else ("running" if state.engine_thread.is_alive() else "stopped")
     ready = ledger == "ok" and engine != "stopped"
-    degraded = any(not p["ok"] for p in providers.values())
+    sources = {name: "ok" for name in (state.tickets.source_names if state.tickets else ())}
+    sources.update({name: f"misconfigured: {problem}" for name, problem in state.source_problems.items()})
+    degraded = any(not p["ok"] for p in providers.values()) or bool(state.source_problems)
     body = {
         "status": "ready" if ready and not degraded else "degraded" if ready else "not ready",
         "ledger": ledger,
         "engine": engine,
         "providers": providers,
+        "sources": sources,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -51,6 +51,11 @@ class Readiness(BaseModel):
     ledger: str = Field(description="ok, or unavailable (and the exception's type)")
     engine: Literal["off", "running", "stopped"]
     providers: dict[str, ProviderCheck] = Field(description="each provider instance's last check")
+    sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="each ticketing source with a connector: ok (its ticket work runs here), or misconfigured "
+        "and why (the problem names the setting, never a value)",
+    )
 
 
 class FindingOut(BaseModel):

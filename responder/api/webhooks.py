@@ -146,6 +146,8 @@ def _record(
         log.error("webhook_not_recorded", source=source.name, error=type(exc).__name__)
         raise HTTPException(503, "the delivery could not be recorded; deliver it again later") from None
     log.info("webhook_received", source=source.name, delivery=delivery.id if new else None, duplicate=not new)
+    if new and state.tickets is not None:
+        state.tickets.wake()  # the connector fetches the attachment now, not at the next poll
     return WebhookAccepted(
         delivery_id=delivery.id if new else None, duplicate=not new, attachments=len(said.attachments) if new else 0
     )

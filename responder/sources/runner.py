@@ -50,6 +50,10 @@ class SourceRunner:
                 if text:
                     self._schedules[name] = parse_schedule(text)
 
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        return tuple(self._sources)
+
     def start(self) -> None:
         for index in range(self._threads):
             self._spawn(self._items_loop, f"tickets-{index}")
