@@ -46,9 +46,9 @@ from responder.ledger.queries import Filters, list_actions
 from responder.model import Subject, Trigger
 from responder.plugins import load_sources_tolerant
 from responder.service import PanicScope, Responder
+from responder.sources.leases import owner_name
 from responder.sources.pipeline import TicketWork
 from responder.sources.runner import SourceRunner
-from responder.sources.sweep import owner_name
 
 FINISHED_OK = frozenset({"revoked", "already_invalid", "dry_run"})
 

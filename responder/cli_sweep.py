@@ -24,9 +24,10 @@ from responder.errors import ConfigError, ResponderError
 from responder.ledger.sources import LeaseLost
 from responder.plugins import load_sources
 from responder.service import Responder
+from responder.sources.leases import owner_name
 from responder.sources.pipeline import TicketWork
 from responder.sources.runner import SourceRunner
-from responder.sources.sweep import Sweeper, SweepProgress, SweepSummary, owner_name, summarize
+from responder.sources.sweep import Sweeper, SweepProgress, SweepSummary, summarize
 
 EXIT_BUSY = 5
 

@@ -28,9 +28,9 @@ from responder.sanitize.writer import Sanitizer
 from responder.scan import Scanner
 from responder.service import Responder
 from responder.settings import Settings
+from responder.sources.leases import owner_name
 from responder.sources.pipeline import TicketWork
 from responder.sources.runner import SourceRunner
-from responder.sources.sweep import owner_name
 
 log = structlog.get_logger("responder.api")
 

@@ -31,6 +31,7 @@ from responder.service import Responder
 from responder.settings import SourceConfig
 from responder.sources import notes, retry
 from responder.sources.captures import HEAD_BYTES, CaptureFilter, looks_like_capture
+from responder.sources.leases import owner_alive
 
 log = structlog.get_logger("responder.sources")
 
@@ -77,6 +78,9 @@ class TicketWork:
         self._sleep = sleep
         self._clock = clock
         self._spool = responder.settings.data_dir / "spool" / "sources"
+        # A sweep or worker killed on this host left leases behind: its process is gone, so take them back now
+        # instead of waiting for them to lapse.
+        self._book.reclaim_from_dead(owner_alive)
         self._kept = responder.settings.data_dir / "sanitized" / "sources"
         self.stats = WorkStats()
 

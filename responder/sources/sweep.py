@@ -7,11 +7,8 @@ dry-run intake, and changes nothing at the IdP or on the ticket."""
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,6 +123,9 @@ class Sweeper:
             )
         progress = SweepProgress(self._source.name, datetime.now(UTC), since)
         self._work.responder.ledger.record_sweep(True, {"source": self._source.name, "since": _iso(since)})
+        listed = threading.Event()
+        heartbeat = threading.Thread(target=self._keep_lease, args=(listed,), name="sweep-lease", daemon=True)
+        heartbeat.start()
         try:
             cursor = None if since is not None else self._book.cursor(self._source.name)
             for page in self._pages(cursor, since):
@@ -146,6 +146,8 @@ class Sweeper:
             if progress.listing_done:
                 self._book.finished_listing(self._source.name)
         finally:
+            listed.set()
+            heartbeat.join()
             self._book.release_lease(self._lease_name, self._owner)
             self._work.responder.ledger.record_sweep(
                 False,
@@ -160,6 +162,15 @@ class Sweeper:
         if on_progress:
             on_progress(progress)
         return progress
+
+    def _keep_lease(self, listed: threading.Event) -> None:
+        """Renew the lease while a long page is listed (a page of slow per-ticket calls can outlast it)."""
+        while not listed.wait(self._lease_seconds / 3):
+            try:
+                if not self._book.take_lease(self._lease_name, self._owner, self._lease_seconds):
+                    return  # taken over: the next checkpoint raises LeaseLost
+            except ResponderError as exc:
+                log.warning("sweep_lease_renewal_failed", source=self._source.name, error=str(exc))
 
     def _pages(self, cursor: str | None, since: datetime | None) -> Iterator[SweepPage]:
         """The source's pages; after a transient failure, listing starts again from the last page handed
@@ -306,11 +317,6 @@ def _outcomes(work: TicketWork, intake_ids: list[str]) -> dict[str, int]:
                 key = outcome or "pending"
                 counts[key] = counts.get(key, 0) + int(count)
     return counts
-
-
-def owner_name() -> str:
-    """Names this process in leases: host, pid and a random part (a pid is reused after a restart)."""
-    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
 
 
 def _iso(when: datetime | None) -> str | None:
