@@ -44,6 +44,7 @@ from responder.errors import ConfigError, DirectoryError
 from responder.execute import RunStats
 from responder.ledger.queries import Filters, list_actions
 from responder.model import Subject, Trigger
+from responder.notify.worker import start_in_background
 from responder.plugins import load_sources_tolerant
 from responder.service import PanicScope, Responder
 from responder.sources.leases import owner_name
@@ -241,8 +242,8 @@ def work(
 ) -> None:
     """Run the execution engine: claim due actions from the ledger, revoke, record, verify. With [[sources]]
     configured (and without --until-idle), also work their tickets (webhook deliveries, fetch, clean, note) and
-    run their scheduled sweeps. Several `work` processes may share one PostgreSQL ledger. SIGTERM or Ctrl-C
-    finishes the actions in hand, then exits."""
+    run their scheduled sweeps; with [[notifiers]], send their messages. Several `work` processes may share
+    one PostgreSQL ledger. SIGTERM or Ctrl-C finishes the actions in hand, then exits."""
     overrides: dict[str, Any] = {"engine": {"threads": threads}} if threads else {}
     settings = load(config, **overrides)
     responder = Responder.from_settings(settings)
@@ -258,11 +259,14 @@ def work(
     log = structlog.get_logger("responder.work")
     log.info("worker_started", owner=engine.owner, threads=settings.engine.threads)
     tickets = None if until_idle else _ticket_work(responder, engine.wake, log)
+    notifications = None if until_idle else start_in_background(settings, responder.ledger, threading.Event())
     try:
         stats = engine.run(until_idle=until_idle, stop=stop)
     finally:
         if tickets is not None:
             tickets.stop(settings.engine.lease_seconds)
+        if notifications is not None:
+            notifications(30.0)
         responder.close()
     summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing to do"
     typer.echo(f"work: {stats.executed} action(s) finished, {stats.verified} verified ({summary})", err=True)

@@ -4,7 +4,7 @@ API keys, metrics, and the engine thread. Nothing happens at import time; `creat
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from responder.api.schemas import validation_refusal
 from responder.errors import ResponderError
 from responder.execute import Engine
 from responder.keys import fingerprinter
+from responder.notify.worker import start_in_background
 from responder.plugins import load_readers, load_sources_tolerant
 from responder.sanitize.writer import Sanitizer
 from responder.scan import Scanner
@@ -56,6 +57,7 @@ class AppState:
     # Ticket work and scheduled sweeps of the configured sources, beside the engine (None: no sources).
     tickets: SourceRunner | None = None
     source_problems: dict[str, str] = field(default_factory=dict)  # sources that did not build, and why
+    stop_notifications: Callable[[float], None] | None = None
 
     def start_engine(self) -> None:
         def run() -> None:
@@ -88,6 +90,8 @@ class AppState:
         lease lets another worker finish them, should the process be killed first)."""
         if self.tickets is not None:
             self.tickets.stop(timeout)
+        if self.stop_notifications is not None:
+            self.stop_notifications(timeout)
         self.stop.set()
         self.engine.wake()
         if self.engine_thread is not None:
@@ -121,6 +125,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
         if engine_on:
             state.start_engine()
             state.start_tickets()
+            state.stop_notifications = start_in_background(settings, responder.ledger, threading.Event())
         log.info("service_started", engine=engine_on, api_keys=len(state.keys))
         try:
             yield

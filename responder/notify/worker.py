@@ -159,3 +159,21 @@ class NotifyWorker:
             log.warning("notification_lease_lost", **where)  # sent; the lease had run out meanwhile
         log.info("notification_sent", **where)
         return "sent"
+
+
+def start_in_background(settings: Settings, ledger: Ledger, stop: threading.Event) -> Callable[[float], None] | None:
+    """With [[notifiers]] configured: the outbox worker on a daemon thread until `stop` is set. Returns the
+    function that waits for it and closes its notifiers (None when nothing is configured). A notifier whose
+    secret cannot be read raises ConfigError here, at start, not at the first message."""
+    if not settings.notifiers:
+        return None
+    worker = NotifyWorker(settings, ledger)
+    thread = threading.Thread(target=worker.run, args=(stop,), name="notify", daemon=True)
+    thread.start()
+
+    def finish(timeout: float) -> None:
+        stop.set()
+        thread.join(timeout)
+        worker.close()
+
+    return finish
