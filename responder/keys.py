@@ -13,11 +13,18 @@ from responder.settings import Settings
 
 
 def fingerprinter(settings: Settings) -> Fingerprinter:
-    """Key from RESPONDER_FINGERPRINT_KEY, else generated once into the data directory (0600)."""
-    if settings.fingerprint_key is not None:
-        key = settings.fingerprint_key.get_secret_value().encode()
+    """Key from RESPONDER_FINGERPRINT_KEY or fingerprint_key_file, else generated once into the data directory."""
+    given = settings.fingerprint_key is not None or settings.fingerprint_key_file is not None
+    if settings.fingerprint_key is not None and settings.fingerprint_key_file is not None:
+        raise ConfigError("give fingerprint_key or fingerprint_key_file, not both")
+    if given:
+        if settings.fingerprint_key is not None:
+            key = settings.fingerprint_key.get_secret_value().encode()
+        else:
+            assert settings.fingerprint_key_file is not None
+            key = _read_key_file(settings.fingerprint_key_file, "fingerprint_key_file").encode()
         if len(key) < 16:
-            raise ConfigError("RESPONDER_FINGERPRINT_KEY must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
+            raise ConfigError("the fingerprint key must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
         return Fingerprinter(key)
     key = _generated(
         settings.data_dir / "fingerprint.key",
@@ -41,6 +48,26 @@ def open_sealer(settings: Settings) -> Sealer:
         except OSError as exc:
             raise ConfigError(f"ledger.seal_key_file {path}: {exc.strerror}") from None
     return Sealer(_generated(settings.data_dir / "seal.key", "set RESPONDER_DATA_DIR to a writable directory", ""))
+
+
+def _read_key_file(path: Path, where: str) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{where} {path} does not exist (create it: openssl rand -hex 32)") from None
+    except OSError as exc:
+        raise ConfigError(f"{where} {path}: {exc.strerror}") from None
+
+
+def page_session_key(settings: Settings) -> bytes:
+    """The panic page's session-signing key: serve.page_session_key_file (shared by replicas), else generated
+    once into data_dir/page-session.key."""
+    path = settings.serve.page_session_key_file
+    if path is not None:
+        return _hex_key(_read_key_file(path, "serve.page_session_key_file"), f"serve.page_session_key_file {path}")
+    return _generated(
+        settings.data_dir / "page-session.key", "set RESPONDER_DATA_DIR to a writable directory", "; remove it"
+    )
 
 
 def _generated(path: Path, fix: str, when_invalid: str) -> bytes:

@@ -156,12 +156,14 @@ class Responder:
         reason: str,
         scope: PanicScope | None = None,
         dry_run: bool = False,
+        panic_id: str | None = None,
     ) -> tuple[str, Recorded]:
         """End every session (and what else the plugin's panic does) of the given users at one provider
-        instance. Each call is a new panic request; all its actions are recorded before any runs."""
+        instance. Each call is a new panic request, unless `panic_id` names one already recorded (then nothing
+        new is); all its actions are recorded before any runs."""
         instance = self._instance(provider)
         scope = scope or PanicScope("user", tuple(u.user_id for u in users))
-        panic_id = str(uuid.uuid4())
+        panic_id = panic_id or str(uuid.uuid4())
         verbs = tuple(getattr(instance, "panic_verbs", (Verb.END_ALL_SESSIONS.value,)))
         planned = panic_actions(provider, users, panic_id, actor, verbs=verbs, dry_run=dry_run)
         record = PanicRecord(panic_id, actor, reason, provider, scope.kind, scope.selector)

@@ -184,6 +184,11 @@ class ServeSettings(BaseModel):
     max_upload_bytes: int = Field(default=512 * _MiB, gt=0, description="larger uploads are refused with 413")
     engine: bool = Field(default=True, description="run the execution engine inside the service")
     ready_cache_seconds: float = Field(default=30, ge=0, description="how long /readyz reuses a provider check")
+    page_session_key_file: Path | None = Field(
+        default=None,
+        description="key signing panic-page sessions (64 hex); must exist. Default: generated once into "
+        "data_dir/page-session.key. Replicas behind one address need the same one",
+    )
 
 
 class Settings(BaseSettings):
@@ -198,6 +203,10 @@ class Settings(BaseSettings):
         default=None,
         description="HMAC key for finding fingerprints, at least 16 bytes; default: generated once into "
         "data_dir/fingerprint.key. Give every host sharing a ledger the same one",
+    )
+    fingerprint_key_file: Path | None = Field(
+        default=None,
+        description="file holding the fingerprint key (a mounted secret; the whole file, trimmed, is the key)",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="warning", description="log events at this level and above go to stderr"

@@ -28,11 +28,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from responder.api.app import AppState, state_of
 from responder.api.auth import Caller
 from responder.api.schemas import progress_of
-from responder.errors import ConfigError, ResponderError
+from responder.errors import ResponderError
 from responder.interfaces import Directory
+from responder.keys import page_session_key
 from responder.ledger.queries import Filters, list_actions, panic_request, recent_panics
 from responder.model import Subject
-from responder.secret import load_or_create_key
 from responder.service import PanicScope
 from responder.settings import ApiKeyConfig, Role, Settings
 
@@ -163,14 +163,9 @@ class Page:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Called by create_app: the signing key is generated once into the data directory (0600)."""
-    path = settings.data_dir / "page-session.key"
-    try:
-        key = load_or_create_key(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read or create {path} ({exc.strerror}); set RESPONDER_DATA_DIR") from None
-    except ValueError:
-        raise ConfigError(f"{path} is not a valid key (expected 64 hex characters); remove it") from None
+    """Called by create_app: the session-signing key from serve.page_session_key_file, or generated once into
+    the data directory (0600)."""
+    key = page_session_key(settings)
     app.state.page = Page(key)
 
 
@@ -501,12 +496,19 @@ def confirm(
     return visit.redirect(f"/panic/{panic_id}")
 
 
+_PANIC_FROM_FORM = uuid.UUID("0b7f5a3e-2f4d-4c61-9a1e-5d3c8b2e7f90")  # fixed: a form's panic id never changes
+
+
 def _record(state: AppState, caller: Caller, plan: Plan) -> str:
     """Exactly what POST /v1/panic does: look up, record, wake the engine."""
     scope = PanicScope(plan.scope, (plan.target,) if plan.target else ())
     subjects = _subjects(state, plan.provider, scope)
     actor = f"page:{caller.name}"
-    panic_id, _ = state.responder.panic(plan.provider, subjects, actor=actor, reason=plan.reason, scope=scope)
+    # One confirmation form, one panic, on whichever replica the form reaches (twice, after a double click).
+    once = str(uuid.uuid5(_PANIC_FROM_FORM, plan.nonce))
+    panic_id, _ = state.responder.panic(
+        plan.provider, subjects, actor=actor, reason=plan.reason, scope=scope, panic_id=once
+    )
     state.engine.wake()
     log.info("panic_recorded", panic_id=panic_id, provider=plan.provider, users=len(subjects), actor=actor)
     return panic_id

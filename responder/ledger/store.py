@@ -330,9 +330,18 @@ class Ledger:
 
     @_retry_conflicts
     def record_panic(self, panic: PanicRecord, planned_actions: Sequence[PlannedAction]) -> Recorded:
+        """A panic request and its actions, once per panic id: the same id recorded again (the page's form sent
+        to two replicas) records nothing and returns nothing new."""
         with self.transaction() as tx:
             columns = {name: getattr(panic, name) for name in _PANIC_COLUMNS}
-            tx.connection.execute(insert(panics).values(id=panic.id, requested_at=tx.now, **columns))
+            inserted = tx.connection.execute(
+                self._insert_ignore(panics)
+                .values(id=panic.id, requested_at=tx.now, **columns)
+                .on_conflict_do_nothing()
+                .returning(panics.c.id)
+            ).first()
+            if inserted is None:
+                return Recorded((), ())
             tx.event(
                 EventType.PANIC_REQUESTED,
                 {"panic_id": panic.id, **columns, "actions": [a.id for a in planned_actions]},

@@ -315,6 +315,22 @@ def test_a_double_submit_records_one_panic(client: TestClient, idp: FakeIdP) -> 
     assert len(recorded_panics(client)) == 1
 
 
+def test_a_double_submit_to_two_replicas_records_one_panic(
+    client: TestClient, idp: FakeIdP, service_settings: Callable[..., Settings]
+) -> None:
+    """Replicas share the ledger and the page's key (here: the same data directory); a form sent to each
+    (a retry through the load balancer) is still one panic: its id is derived from the form."""
+    idp.add_user("u-7", "eve@example.com")
+    csrf = log_in(client, "responder")
+    confirmation = prepare(client, csrf, scope="user", target="u-7")
+    first = confirm(client, confirmation, "u-7")
+    with TestClient(create_app(service_settings(), run_engine=False)) as replica:
+        replica.cookies.set("responder_page", client.cookies["responder_page"], path="/panic")
+        second = confirm(replica, confirmation, "u-7")
+    assert first.headers["location"] == second.headers["location"]
+    assert len(recorded_panics(client)) == 1
+
+
 def test_a_tampered_confirmation_is_refused(client: TestClient, idp: FakeIdP) -> None:
     idp.add_user("u-7", "eve@example.com")
     csrf = log_in(client, "responder")
