@@ -14,6 +14,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from responder.notify.settings import NotifierConfig
 from responder.plugins import PROVIDERS_GROUP, SOURCES_GROUP
 from responder.settings import ApiKeyConfig, ProviderConfig, Settings, SourceConfig
 
@@ -281,6 +282,12 @@ def render_reference(
         f"`plugin` (below). Environment: `{prefix}SOURCES` (a JSON array).\n"
     )
     parts.append(_table(key_docs(SourceConfig)))
+    parts.append(
+        "## `[[notifiers]]`\n\nOne table per destination of the messages sent for each intake with live "
+        "credentials and each panic (docs/notifications.md). Keys of another `kind` are refused. "
+        f"Environment: `{prefix}NOTIFIERS` (a JSON array).\n"
+    )
+    parts.append(_table(key_docs(NotifierConfig)))
 
     parts.append("## Provider plugins\n\nThe keys of a `[[providers]]` table, per `plugin`.\n")
     parts.extend(_plugin_section(plugin) for plugin in provider_plugins)
