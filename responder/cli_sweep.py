@@ -217,10 +217,11 @@ def _time_span(progress: SweepProgress) -> tuple[float | None, float]:
     """A sweep walks forward in time: how far its newest listed change is between its start and now."""
     if progress.listing_done:
         return 1.0, 1.0
-    if progress.since is None or progress.reached is None:
+    begun = progress.since or progress.first_reached
+    if begun is None or progress.reached is None:
         return None, 0.0
-    total = (progress.started - progress.since).total_seconds()
-    done = (progress.reached - progress.since).total_seconds()
+    total = (progress.started - begun).total_seconds()
+    done = (progress.reached - begun).total_seconds()
     return (total, min(done, total)) if total > 0 else (None, 0.0)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from responder.errors import SourceError
@@ -114,17 +115,35 @@ class ExportPage:
     tickets: tuple[tuple[str, str], ...]
     after_cursor: str | None
     end_of_stream: bool
+    newest: datetime | None = None  # the latest `updated_at` on the page (how far the sweep has come)
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> ExportPage:
         found = body.get("tickets")
+        items = [item for item in (found if isinstance(found, list) else []) if isinstance(item, dict)]
         tickets = tuple(
             (ticket_id, status if isinstance(status := item.get("status"), str) else "")
-            for item in (found if isinstance(found, list) else [])
-            if isinstance(item, dict) and (ticket_id := json_id(item.get("id"))) is not None
+            for item in items
+            if (ticket_id := json_id(item.get("id"))) is not None
         )
+        times = [when for item in items if (when := _timestamp(item.get("updated_at"))) is not None]
         after = body.get("after_cursor")
-        return cls(tickets, after if isinstance(after, str) and after else None, body.get("end_of_stream") is True)
+        return cls(
+            tickets,
+            after if isinstance(after, str) and after else None,
+            body.get("end_of_stream") is True,
+            max(times, default=None),
+        )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def audit_copy(body: dict[str, Any], ticket_id: str) -> AttachmentRef | None:

@@ -77,6 +77,7 @@ class FolderSource:
                 attachments=refs,
                 cursor=_cursor((last[0], last[1])),
                 done=start + self._page_size >= len(files),
+                reached=datetime.fromtimestamp(last[0] / 1e9, UTC),
             )
 
     def attachments_of(self, ticket_id: str) -> Sequence[AttachmentRef]:

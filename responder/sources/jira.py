@@ -211,10 +211,10 @@ class JiraSource:
                 raise SourceError(f"{self.name}: search issues: Jira sent the same page token twice")
             if not more:
                 done = Position(position.since, None, newest).finished()
-                yield SweepPage(page.tickets, page.attachments, done.encode(), done=True)
+                yield SweepPage(page.tickets, page.attachments, done.encode(), done=True, reached=newest)
                 return
             position = Position(position.since, str(token), newest)
-            yield SweepPage(page.tickets, page.attachments, position.encode(), done=False)
+            yield SweepPage(page.tickets, page.attachments, position.encode(), done=False, reached=newest)
 
     def _account_zone(self) -> tzinfo | None:
         """The searching account's time zone, which JQL dates are read in (asked once)."""

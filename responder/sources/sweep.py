@@ -45,6 +45,7 @@ class SweepProgress:
     tickets: int = 0
     captures: int = 0  # new capture items recorded (or, rehearsing, fetched)
     reached: datetime | None = None  # newest change time listed, when the source says
+    first_reached: datetime | None = None  # the first page's, where a sweep without --since began
     listing_done: bool = False
     stopped: bool = False
 
@@ -137,6 +138,7 @@ class Sweeper:
                 progress.tickets += page.tickets
                 progress.captures += new
                 progress.reached = page.reached or progress.reached
+                progress.first_reached = progress.first_reached or page.reached
                 if on_progress:
                     on_progress(progress)
                 if stop is not None and stop.is_set() and not page.done:

@@ -141,7 +141,9 @@ class ZendeskSource:
             following = page.after_cursor or cursor or ""
             if not page.end_of_stream and page.after_cursor in (None, cursor):
                 raise SourceError(f"{self.name}: export changed tickets: Zendesk gave no cursor to go on from")
-            yield SweepPage(tickets=len(live), attachments=refs, cursor=following, done=page.end_of_stream)
+            yield SweepPage(
+                tickets=len(live), attachments=refs, cursor=following, done=page.end_of_stream, reached=page.newest
+            )
             if page.end_of_stream:
                 return
             cursor = following

@@ -188,3 +188,18 @@ def test_a_held_lease_makes_a_second_sweep_exit_5(tmp_path: Path, tickets: tuple
     result = runner.invoke(app, ["sweep", "drop", "--config", str(config)])
     assert result.exit_code == 5
     assert "being swept by other-host/1" in result.output
+
+
+def test_progress_is_shown_on_stderr_and_the_table_on_stdout(tmp_path: Path, tickets: tuple[Path, list[str]]) -> None:
+    folder, live = tickets
+    with FakeIdP() as idp:
+        for token in live:
+            idp.issue(token)
+        config = write_config(tmp_path, idp.url, folder)
+        result = runner.invoke(app, ["sweep", "drop", "--config", str(config)])
+    assert result.exit_code == 0
+    assert "listing: 5 tickets" in result.stderr
+    assert "4 captures" in result.stderr
+    assert "tickets seen" in result.stdout
+    assert "live ones revoked" in result.stdout
+    assert not any(token in result.output for token in live)
