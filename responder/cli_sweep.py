@@ -78,8 +78,9 @@ def sweep(
     resumes where this one stopped, and no capture is handled twice. One process sweeps a source at a time.
 
     Exit codes: 0 done and nothing needs a person; 4 done, but something needs a person (a failed
-    revocation, a capture too large to fetch, a credential no provider can end); 5 another process is
-    sweeping this source; 2 bad usage or configuration."""
+    revocation, a capture too large to fetch or given up, a credential no provider can end or whose user is
+    unknown, work still open, or stopped early); 1 the source failed (unreachable, credentials refused);
+    5 another process is sweeping this source; 2 bad usage or configuration."""
     begun = _since(since)
     settings = load(config)
     try:
@@ -102,16 +103,20 @@ def sweep(
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    # A real sweep runs the engine like `work` does; a rehearsal runs only its own dry-run actions, afterwards
+    # (a rehearsing engine must never claim someone else's real action: it would refuse to call the IdP).
     engine_thread = threading.Thread(
         target=lambda: engine.run(until_idle=False, stop=stop), name="responder-engine", daemon=True
     )
-    engine_thread.start()
+    if not dry_run:
+        engine_thread.start()
     sweeper = Sweeper(work, sources[source], owner_name())
     display = _Display(dry_run)
     try:
         if dry_run:
             rehearsal = sweeper.rehearse(begun, stop=stop, on_progress=display.listing)
-            _wait(lambda: responder.ledger.due_or_leased() == 0, stop, display, work, source, waiting_for="rehearsal")
+            if rehearsal.actions:
+                engine.run(until_idle=True, only=sorted(set(rehearsal.actions)), stop=stop)
             summary = rehearsal.summary(work)
         else:
             runner.start()
@@ -130,7 +135,8 @@ def sweep(
         stop.set()
         engine.wake()
         runner.stop()
-        engine_thread.join(settings.engine.lease_seconds)
+        if engine_thread.is_alive():
+            engine_thread.join(settings.engine.lease_seconds)
         for each in sources.values():
             each.close()
         responder.close()
@@ -156,7 +162,9 @@ def _wait(
 
 def _needs_attention(summary: SweepSummary) -> bool:
     person = {k: v for k, v in summary.skipped.items() if k in ("too_large", "failed")}
-    return bool(summary.failures or summary.open_items or any(person.values()) or summary.stopped)
+    return bool(
+        summary.failures or summary.open_items or summary.needs_a_person or any(person.values()) or summary.stopped
+    )
 
 
 class _Display:
@@ -240,9 +248,10 @@ def _render(summary: SweepSummary, output: SweepFormat) -> None:
         ("would be revoked" if summary.dry_run else "live ones revoked", data["revoked"]),
         ("already dead (expired or refused by the IdP)", data["already_dead"]),
         ("failures", data["failures"]),
+        ("needs a person (no provider, no way, or no user)", data["needs_a_person"]),
     ]
     if not summary.dry_run:
-        rows += [("tickets cleaned", data["tickets_cleaned"]), ("still open", data["still_open"])]
+        rows += [("captures cleaned", data["captures_cleaned"]), ("still open", data["still_open"])]
         rows += [(f"skipped: {k.replace('_', ' ')}", v) for k, v in data["skipped"].items()]
     for label, value in rows:
         table.add_row(label, str(value))

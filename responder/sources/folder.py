@@ -142,21 +142,27 @@ class FolderSource:
     def annotate(self, ref: AttachmentRef, note: str) -> None:
         directory = self._root if ref.ticket_id == "." else self._inside(self._root / ref.ticket_id)
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # O_NOFOLLOW: a `.responder-notes` planted as a link must not make responder write outside the folder.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
         try:
-            with (directory / NOTES_FILE).open("a", encoding="utf-8") as notes:
-                notes.write(f"--- {stamp}\n{note.rstrip()}\n\n")
+            handle = os.open(directory / NOTES_FILE, flags, 0o600)
         except OSError as exc:
             raise SourceError(f"source {self.name}: cannot write the note ({exc.strerror})") from None
+        with os.fdopen(handle, "a", encoding="utf-8") as notes:
+            notes.write(f"--- {stamp}\n{note.rstrip()}\n\n")
 
     def _current(self, ref: AttachmentRef) -> Path:
         """The file this version names, or AttachmentGone when it was removed or written again since."""
         relative, _, mtime = ref.attachment_id.rpartition("@")
-        path = self._inside(self._root / relative)
+        listed = self._root / relative
+        if listed.is_symlink():  # replaced by a link since it was listed: never followed
+            raise AttachmentGone(f"{ref.name}: is now a link; links are not followed")
+        path = self._inside(listed)
         try:
             current = path.stat().st_mtime_ns
         except OSError:
             raise AttachmentGone(f"{ref.name}: no longer in the folder") from None
-        if str(current) != mtime or path.is_symlink():
+        if str(current) != mtime:
             raise AttachmentGone(f"{ref.name}: changed since it was listed (the new version is its own item)")
         return path
 

@@ -77,7 +77,11 @@ class TicketWork:
         self._lease_seconds = lease_seconds
         self._sleep = sleep
         self._clock = clock
-        self._spool = responder.settings.data_dir / "spool" / "sources"
+        # Raw captures sit only in this process's own spool, for one step; a process killed mid-step leaves its
+        # spool behind, so the spools of processes gone from this host are removed here.
+        spools = responder.settings.data_dir / "spool" / "sources"
+        self._spool = spools / owner.replace("/", "~")
+        _remove_dead_spools(spools)
         # A sweep or worker killed on this host left leases behind: its process is gone, so take them back now
         # instead of waiting for them to lapse.
         self._book.reclaim_from_dead(owner_alive)
@@ -229,9 +233,10 @@ class TicketWork:
             self.stats.cleaned += 1
             shutil.rmtree(self._kept / item.id, ignore_errors=True)
 
-    def rehearse_one(self, source: Source, ref: AttachmentRef) -> tuple[str, int] | None:
+    def rehearse_one(self, source: Source, ref: AttachmentRef) -> tuple[str, int, tuple[str, ...]] | None:
         """A dry run of one capture: fetch, scan, record a dry-run intake (the engine rehearses its actions).
-        Returns (intake id, credentials), or None when it is not a capture or cannot be fetched."""
+        Returns (intake id, credentials, its action ids), or None when it is not a capture or cannot be
+        fetched."""
         config = self._configs[source.name]
         rehearsal = Item(str(uuid.uuid4()), source.name, ref, "sweep", ItemState.PENDING, None, 0, "")
         try:
@@ -255,8 +260,7 @@ class TicketWork:
             reference=f"ticket {ref.ticket_id} attachment {ref.attachment_id}"[:500],
             dry_run=True,
         )
-        self._wake_engine()
-        return result.intake_id, len(report.findings)
+        return result.intake_id, len(report.findings), result.action_ids
 
     # ---- the sanitized copy, kept between the scan and the replacement -----------------------------------
 
@@ -311,6 +315,14 @@ class TicketWork:
         self.stats.retried += 1
         self._book.later(item, self._clock() + timedelta(seconds=wait), detail, count=True)
         log.warning("item_step_failed", item=item.id, source=item.source, state=item.state, error=detail)
+
+
+def _remove_dead_spools(spools: Path) -> None:
+    if not spools.is_dir():
+        return
+    for spool in spools.iterdir():
+        if spool.is_dir() and not owner_alive(spool.name.replace("~", "/")):
+            shutil.rmtree(spool, ignore_errors=True)
 
 
 def sanitized_name(name: str) -> str:

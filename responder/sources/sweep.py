@@ -20,6 +20,7 @@ from responder.errors import ResponderError, SourceError
 from responder.interfaces import Source
 from responder.ledger.schema import actions, findings, sightings, source_items
 from responder.ledger.sources import LeaseLost
+from responder.ledger.store import NEEDS_A_PERSON
 from responder.model import SweepPage
 from responder.sources.pipeline import TicketWork
 
@@ -65,6 +66,7 @@ class SweepSummary:
     cleaned: int
     open_items: int
     skipped: dict[str, int] = field(default_factory=dict)
+    needs_a_person: int = 0  # credentials found that no provider can end, or whose user is unknown
     stopped: bool = False
 
     def as_dict(self) -> dict[str, object]:
@@ -80,8 +82,9 @@ class SweepSummary:
             "revoked": self.revoked,
             "already_dead": self.already_dead,
             "failures": self.failures,
-            "tickets_cleaned": self.cleaned,
+            "captures_cleaned": self.cleaned,
             "still_open": self.open_items,
+            "needs_a_person": self.needs_a_person,
             "skipped": dict(sorted(self.skipped.items())),
             "stopped_early": self.stopped,
         }
@@ -212,6 +215,7 @@ class Sweeper:
                 if found is not None:
                     rehearsal.intakes.append(found[0])
                     rehearsal.credentials += found[1]
+                    rehearsal.actions.extend(found[2])
                     progress.captures += 1
             progress.pages += 1
             progress.tickets += page.tickets
@@ -230,6 +234,7 @@ class Rehearsal:
     progress: SweepProgress
     intakes: list[str] = field(default_factory=list)
     credentials: int = 0
+    actions: list[str] = field(default_factory=list)  # the rehearsal's own actions, and only those, are run
 
     def summary(self, work: TicketWork) -> SweepSummary:
         """Once the engine has rehearsed the intakes' actions."""
@@ -248,6 +253,7 @@ class Rehearsal:
             cleaned=0,
             open_items=0,
             stopped=self.progress.stopped,
+            needs_a_person=outcomes.get("needs_a_person", 0),
         )
 
 
@@ -283,6 +289,7 @@ def summarize(work: TicketWork, source: str, progress: SweepProgress) -> SweepSu
         open_items=results.get("open", 0),
         skipped={k: v for k, v in results.items() if k not in ("cleaned", "open", "ours")},
         stopped=progress.stopped,
+        needs_a_person=outcomes.get("needs_a_person", 0),
     )
 
 
@@ -296,6 +303,13 @@ def _outcomes(work: TicketWork, intake_ids: list[str]) -> dict[str, int]:
             counts["credentials"] = counts.get("credentials", 0) + int(
                 connection.execute(
                     select(func.count()).select_from(findings).where(findings.c.intake_id.in_(ids))
+                ).scalar_one()
+            )
+            counts["needs_a_person"] = counts.get("needs_a_person", 0) + int(
+                connection.execute(
+                    select(func.count())
+                    .select_from(findings)
+                    .where(findings.c.intake_id.in_(ids), findings.c.disposition.in_(NEEDS_A_PERSON))
                 ).scalar_one()
             )
             counts["expired"] = counts.get("expired", 0) + int(

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from responder.cli import app
 from responder.ledger import open_ledger
-from responder.ledger.schema import events, intakes
+from responder.ledger.schema import actions, events, intakes
+from responder.model import Trigger
 from responder.settings import load_settings
 from responder.sources.folder import NOTES_FILE
 from responder.testing import FakeIdP
@@ -95,7 +96,7 @@ def test_a_folder_sweep_revokes_cleans_notes_and_a_second_sweep_does_nothing(
         assert summary["captures_found"] == 4  # the PDF is not fetched at all
         assert summary["credentials"] == 3
         assert summary["revoked"] == 3
-        assert summary["tickets_cleaned"] == 2
+        assert summary["captures_cleaned"] == 2
         assert summary["skipped"] == {"no_credentials": 1, "not_a_capture": 1}
         assert summary["still_open"] == 0
         assert all(idp.state(token).revoked for token in live)
@@ -203,3 +204,66 @@ def test_progress_is_shown_on_stderr_and_the_table_on_stdout(tmp_path: Path, tic
     assert "tickets seen" in result.stdout
     assert "live ones revoked" in result.stdout
     assert not any(token in result.output for token in live)
+
+
+def test_a_dry_run_never_touches_real_actions_waiting_in_the_ledger(
+    tmp_path: Path, tickets: tuple[Path, list[str]]
+) -> None:
+    folder, live = tickets
+    waiting = random_token()
+    with FakeIdP() as idp:
+        for token in [*live, waiting]:
+            idp.issue(token)
+        config = write_config(tmp_path, idp.url, folder)
+        settings = load_settings(config)
+        service = flows.responder(settings)
+        report = flows.scan(settings, flows.capture(tmp_path / "upload.har", [waiting]))
+        recorded = service.intake(report, trigger=Trigger.UPLOAD, actor="test", source="api", reference="upload.har")
+        service.close()
+
+        code, summary = sweep(config, "--dry-run")
+
+        assert code == 0
+        assert summary["revoked"] == 3  # the rehearsal's own three, as dry runs
+        assert count(config, actions, actions.c.id.in_(recorded.action_ids) & (actions.c.state == "planned")) == 1
+        assert not idp.state(waiting).revoked
+
+
+def test_links_never_lead_responder_outside_the_folder(tmp_path: Path) -> None:
+    from responder.errors import AttachmentGone, SourceError
+    from responder.http import build_client
+    from responder.model import AttachmentRef
+    from responder.sources.folder import FolderSource
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "7").mkdir(parents=True)
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_text("untouched\n")
+    (root / "7" / NOTES_FILE).symlink_to(victim)
+    (root / "7" / "link.har").symlink_to(victim)
+    source = FolderSource.from_config("drop", {"name": "drop", "path": str(root)}, build_client(""), None)
+
+    assert [ref.name for ref in source.attachments_of("7")] == []  # links are not listed
+    with pytest.raises(SourceError, match="cannot write the note"):
+        source.annotate(AttachmentRef("7", "7/x.har@1", "x.har"), "note")
+    with pytest.raises(AttachmentGone, match="link"):
+        source.replace_with_sanitized(AttachmentRef("7", "7/link.har@1", "link.har"), victim, "link.har")
+    assert victim.read_text() == "untouched\n"
+
+
+def test_a_dead_processs_spool_is_removed_at_start(tmp_path: Path, tickets: tuple[Path, list[str]]) -> None:
+    folder, _ = tickets
+    config = write_config(tmp_path, "http://127.0.0.1:9", folder)
+    import socket
+
+    spools = tmp_path / "data" / "spool" / "sources"
+    dead = spools / f"{socket.gethostname()}~999999~abcdef"  # no such pid
+    elsewhere = spools / "another-host~123~abcdef"  # maybe alive on its own host: kept
+    for spool in (dead, elsewhere):
+        spool.mkdir(parents=True)
+        (spool / "item.har").write_text("raw capture")
+    result = runner.invoke(app, ["sweep", "drop", "--dry-run", "--config", str(config)])
+    assert result.exit_code in (0, 4), result.output
+    assert not dead.exists()
+    assert (elsewhere / "item.har").exists()
