@@ -42,12 +42,12 @@ from responder.cli_common import (
 )
 from responder.errors import ConfigError, DirectoryError
 from responder.execute import RunStats
+from responder.leases import owner_name
 from responder.ledger.queries import Filters, list_actions
 from responder.model import Subject, Trigger
 from responder.notify.worker import start_in_background
 from responder.plugins import load_sources_tolerant
 from responder.service import PanicScope, Responder
-from responder.sources.leases import owner_name
 from responder.sources.pipeline import TicketWork
 from responder.sources.runner import SourceRunner
 

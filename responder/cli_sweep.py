@@ -21,10 +21,10 @@ from rich.table import Table
 
 from responder.cli_common import EXIT_ATTENTION, EXIT_CLEAN, EXIT_USAGE, ConfigOption, load
 from responder.errors import ConfigError, ResponderError
+from responder.leases import owner_name
 from responder.ledger.sources import LeaseLost
 from responder.plugins import load_sources
 from responder.service import Responder
-from responder.sources.leases import owner_name
 from responder.sources.pipeline import TicketWork
 from responder.sources.runner import SourceRunner
 from responder.sources.sweep import Sweeper, SweepProgress, SweepSummary, summarize

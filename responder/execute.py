@@ -11,9 +11,7 @@ durable reschedule in the ledger. Permanent failures are recorded and never hold
 
 from __future__ import annotations
 
-import os
 import random
-import socket
 import threading
 import time
 import uuid
@@ -31,6 +29,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attem
 from responder.errors import ResponderError
 from responder.http import dry_run
 from responder.interfaces import Provider
+from responder.leases import host, owner_alive, process_tag
 from responder.ledger.store import Claimed, Ledger, utc_now
 from responder.model import ActionRequest, Kind, Outcome, OutcomeStatus
 from responder.ratelimit import RateLimiter
@@ -57,7 +56,8 @@ class RunStats:
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """host:pid.namespace:random — responder.leases can tell when such a worker on this host is gone."""
+    return f"{host()}:{process_tag()}:{uuid.uuid4().hex[:8]}"
 
 
 class Engine:
@@ -94,6 +94,16 @@ class Engine:
 
     # ---- the loop ----------------------------------------------------------------------------------
 
+    def _take_back_from_dead(self) -> None:
+        """A worker killed on this host left actions leased: they are claimable now, not in lease_seconds."""
+        try:
+            freed = self._ledger.free_leases_of_dead(owner_alive)
+        except (ResponderError, SQLAlchemyError) as exc:  # the loop below waits the ledger out
+            log.warning("lease_recovery_skipped", error=type(exc).__name__)
+            return
+        if freed:
+            log.info("leases_taken_back", actions=freed)
+
     def run(
         self,
         *,
@@ -110,6 +120,7 @@ class Engine:
         threads = self._settings.threads
         in_flight: dict[Future[None], str] = {}
         failures = 0
+        self._take_back_from_dead()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="responder-work") as pool:
             while not stop.is_set():
                 in_flight = {f: action_id for f, action_id in in_flight.items() if not f.done()}

@@ -23,13 +23,13 @@ from responder.api.schemas import validation_refusal
 from responder.errors import ResponderError
 from responder.execute import Engine
 from responder.keys import fingerprinter
+from responder.leases import owner_name
 from responder.notify.worker import start_in_background
 from responder.plugins import load_readers, load_sources_tolerant
 from responder.sanitize.writer import Sanitizer
 from responder.scan import Scanner
 from responder.service import Responder
 from responder.settings import Settings
-from responder.sources.leases import owner_name
 from responder.sources.pipeline import TicketWork
 from responder.sources.runner import SourceRunner
 

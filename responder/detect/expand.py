@@ -218,9 +218,11 @@ def _urls(obs: Observation, index: TextIndex) -> Iterator[Observation]:
         if start < 0 or not lower.startswith("http", start):
             continue
         match = _URL.match(text, start)
-        if match is None or not any(mark in match.group(0) for mark in "?#@"):
+        if match is None:
             continue
-        yield from _url_params(obs, match.group(0), "url")
+        url = match.group(0)
+        if "?" in url or "#" in url or "@" in url:
+            yield from _url_params(obs, url, "url")
 
 
 def _header(obs: Observation, name: str, value: str) -> Iterator[Observation]:

@@ -66,9 +66,15 @@ SHAPES: tuple[Shape, ...] = (
 )
 
 
+_SEARCHES = tuple((shape, trigger, trigger.lower()) for shape in SHAPES for trigger in shape.triggers)
+
+
 def find_shapes(index: TextIndex) -> Iterator[tuple[Shape, str]]:
     """Vendor-shaped tokens in the indexed text (its anchors include every shape's triggers)."""
-    for shape in SHAPES:
-        for trigger in shape.triggers:
+    hits = index.hits
+    if not hits:
+        return
+    for shape, trigger, anchor in _SEARCHES:
+        if anchor in hits:
             for value in matches_at(index.text, index.exact(trigger), shape.pattern):
                 yield shape, value

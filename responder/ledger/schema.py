@@ -215,8 +215,8 @@ webhook_deliveries = Table(
 )
 
 # One row per capture-like attachment a source announced (webhook) or a sweep listed: the unit of ticket
-# work. `state` moves pending → revoking (its intake is recorded; the engine ends the credentials) → cleaning
-# (sanitized copy in place of the original, internal note) → done; `result` says how it ended. Unique per
+# work. `state` moves pending → revoking (its intake is recorded; the engine ends the credentials) → replacing
+# (sanitized copy in place of the original) → noting (internal note) → done; `result` says how it ended. Unique per
 # (source, attachment), so a webhook and a sweep, or two replicas, never process one attachment twice.
 source_items = Table(
     "source_items",

@@ -512,6 +512,27 @@ class Ledger:
         return claimed
 
     @_retry_conflicts
+    def free_leases_of_dead(self, alive: Callable[[str], bool]) -> int:
+        """Make the actions leased by processes `alive` says are gone (killed on this host) claimable now,
+        instead of when their leases lapse. Returns how many."""
+        with self.transaction() as tx:
+            holders = tx.connection.execute(
+                select(actions.c.lease_owner)
+                .where(
+                    actions.c.state != State.DONE, actions.c.lease_until >= tx.now, actions.c.lease_owner.is_not(None)
+                )
+                .distinct()
+            ).scalars()
+            dead = [lease for lease in holders if not alive(lease)]
+            if not dead:
+                return 0
+            return int(
+                tx.connection.execute(
+                    update(actions).where(actions.c.lease_owner.in_(dead)).values(lease_until=tx.now)
+                ).rowcount
+            )
+
+    @_retry_conflicts
     def next_attempt(self, action_id: str, lease: str, lease_seconds: float) -> int | None:
         """Count one more call before it is made (a crash mid-call still counts it). None: lease lost."""
         with self.transaction() as tx:

@@ -21,6 +21,7 @@ import structlog
 from responder.errors import AttachmentGone, AttachmentTooLarge, ResponderError, SourceError, TicketClosed
 from responder.interfaces import Source
 from responder.keys import fingerprinter
+from responder.leases import owner_alive
 from responder.ledger.sources import Item, ItemState, LeaseLost, SourceBook
 from responder.ledger.store import utc_now
 from responder.model import AttachmentRef, Trigger
@@ -31,7 +32,6 @@ from responder.service import Responder
 from responder.settings import SourceConfig
 from responder.sources import notes, retry
 from responder.sources.captures import HEAD_BYTES, CaptureFilter, looks_like_capture
-from responder.sources.leases import owner_alive
 
 log = structlog.get_logger("responder.sources")
 

@@ -29,12 +29,15 @@ Zendesk where it matters to a sweep and a clean-up:
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import math
 import secrets
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -649,3 +652,33 @@ def _decode_cursor(cursor: str) -> tuple[int, int] | None:
     decoded = _b64decode(cursor) or ""
     generated, _, ticket_id = decoded.partition(".")
     return (int(generated), int(ticket_id)) if generated.isdigit() and ticket_id.isdigit() else None
+
+
+def signed_delivery(body: bytes, secret: str) -> dict[str, str]:
+    """The headers Zendesk sends with a webhook: base64(HMAC-SHA256(secret, timestamp + body)) and the stamp."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    mac = hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
+    return {
+        "X-Zendesk-Webhook-Signature": base64.b64encode(mac).decode(),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+
+
+def attachment_linked_event(ticket: int, comment: int, attachment: int, content_url: str | None = None) -> bytes:
+    """Zendesk's event-webhook envelope for "attachment linked to comment"."""
+    linked: dict[str, Any] = {"id": attachment, "file_name": "network.har", "content_type": "application/json"}
+    if content_url is not None:
+        linked["content_url"] = content_url
+    return json.dumps(
+        {
+            "type": "zen:event-type:ticket.attachment_linked_to_comment",
+            "id": str(uuid.uuid4()),
+            "account_id": 1,
+            "time": datetime.now(UTC).isoformat(),
+            "zendesk_event_version": "2022-11-06",
+            "subject": f"zen:ticket:{ticket}",
+            "detail": {"id": str(ticket), "status": "OPEN"},
+            "event": {"comment": {"id": comment, "attachment": linked}},
+        }
+    ).encode()

@@ -4,19 +4,14 @@ delivery sent to both replicas), a panic of 60 users, and a scheduled sweep each
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import os
 import secrets
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -27,7 +22,7 @@ from responder.ledger import open_ledger
 from responder.ledger.schema import events, source_items, webhook_deliveries
 from responder.settings import load_settings
 from responder.testing import FakeIdP
-from tests.fakes.zendesk import FakeZendesk
+from tests.fakes.zendesk import FakeZendesk, attachment_linked_event, signed_delivery
 from tests.integration.oidc_peer import free_port
 from tests.ledger import flows
 from tests.ledger.conftest import random_token
@@ -79,28 +74,6 @@ schedule = "every 1h"
 """
     )
     return path
-
-
-def signed(body: bytes) -> dict[str, str]:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    mac = hmac.new(WEBHOOK_SECRET.encode(), stamp.encode() + body, hashlib.sha256).digest()
-    return {
-        "X-Zendesk-Webhook-Signature": base64.b64encode(mac).decode(),
-        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-        "Content-Type": "application/json",
-    }
-
-
-def event_for(ticket: int, comment: int, attachment: int) -> bytes:
-    return json.dumps(
-        {
-            "type": "zen:event-type:ticket.attachment_linked_to_comment",
-            "id": str(uuid.uuid4()),
-            "subject": f"zen:ticket:{ticket}",
-            "detail": {"id": str(ticket)},
-            "event": {"comment": {"id": comment, "attachment": {"id": attachment, "file_name": "network.har"}}},
-        }
-    ).encode()
 
 
 def until(condition: Callable[[], bool], seconds: float = 120, what: str = "") -> None:
@@ -195,8 +168,11 @@ def test_two_replicas_and_a_worker_on_one_postgresql_do_each_thing_once(
             )
             (attachment,) = zd.attachment_ids(ticket)
             attachments.append(attachment)
-            body = event_for(ticket, comment, attachment)
-            answers = [httpx.post(f"{base}/v1/webhooks/support", content=body, headers=signed(body)) for base in bases]
+            body = attachment_linked_event(ticket, comment, attachment)
+            answers = [
+                httpx.post(f"{base}/v1/webhooks/support", content=body, headers=signed_delivery(body, WEBHOOK_SECRET))
+                for base in bases
+            ]
             assert sorted(a.status_code for a in answers) == [202, 202]
             assert sorted(a.json()["duplicate"] for a in answers) == [False, True]
 

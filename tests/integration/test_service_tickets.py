@@ -5,15 +5,10 @@ is left, and the notification goes out. A forged delivery changes nothing."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -21,7 +16,7 @@ from fastapi.testclient import TestClient
 from responder.api import create_app
 from responder.settings import load_settings
 from responder.testing import FakeIdP
-from tests.fakes.zendesk import FakeZendesk
+from tests.fakes.zendesk import FakeZendesk, attachment_linked_event, signed_delivery
 from tests.ledger import flows
 from tests.ledger.conftest import random_token
 from tests.notify.receivers import HttpReceiver, verify_signature
@@ -68,43 +63,6 @@ secret = "{NOTIFY_SECRET}"
     return path
 
 
-def signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    mac = hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
-    return {
-        "X-Zendesk-Webhook-Signature": base64.b64encode(mac).decode(),
-        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-        "Content-Type": "application/json",
-    }
-
-
-def attachment_event(ticket: int, comment: int, attachment: int, url: str) -> bytes:
-    """Zendesk's event-webhook envelope for "attachment linked to comment"."""
-    return json.dumps(
-        {
-            "type": "zen:event-type:ticket.attachment_linked_to_comment",
-            "id": str(uuid.uuid4()),
-            "account_id": 1,
-            "time": datetime.now(UTC).isoformat(),
-            "zendesk_event_version": "2022-11-06",
-            "subject": f"zen:ticket:{ticket}",
-            "detail": {"id": str(ticket), "status": "OPEN"},
-            "event": {
-                "comment": {
-                    "id": comment,
-                    "attachment": {
-                        "id": attachment,
-                        "file_name": "network.har",
-                        "content_type": "application/json",
-                        "content_url": url,
-                        "is_public": True,
-                    },
-                }
-            },
-        }
-    ).encode()
-
-
 def until(condition: Callable[[], bool], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -127,14 +85,14 @@ def test_a_signed_webhook_leads_to_revocation_redaction_note_and_notification(tm
         # The payload's URL points at a host nobody may call: the connector must look the file up by id.
         decoy = "http://169.254.169.254/latest/meta-data/"
         with TestClient(create_app(settings)) as client:
-            forged = attachment_event(ticket, comment, attachment, decoy)
+            forged = attachment_linked_event(ticket, comment, attachment, decoy)
             refused = client.post(
-                "/v1/webhooks/support", content=forged, headers=signed(forged, "wrong-" + WEBHOOK_SECRET)
+                "/v1/webhooks/support", content=forged, headers=signed_delivery(forged, "wrong-" + WEBHOOK_SECRET)
             )
             assert refused.status_code == 401
 
-            body = attachment_event(ticket, comment, attachment, decoy)
-            accepted = client.post("/v1/webhooks/support", content=body, headers=signed(body))
+            body = attachment_linked_event(ticket, comment, attachment, decoy)
+            accepted = client.post("/v1/webhooks/support", content=body, headers=signed_delivery(body, WEBHOOK_SECRET))
             assert accepted.status_code == 202
             assert accepted.json()["attachments"] == 1
 

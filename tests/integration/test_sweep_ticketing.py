@@ -193,7 +193,7 @@ def assert_summary(summary: dict[str, Any]) -> None:
     assert summary["revoked"] == LIVE
     assert summary["already_dead"] == DEAD + EXPIRED
     assert summary["failures"] == 0
-    assert summary["tickets_cleaned"] == CAPTURES
+    assert summary["captures_cleaned"] == CAPTURES
     assert summary["still_open"] == 0
 
 

@@ -257,9 +257,12 @@ def test_a_dead_processs_spool_is_removed_at_start(tmp_path: Path, tickets: tupl
     config = write_config(tmp_path, "http://127.0.0.1:9", folder)
     import socket
 
+    from responder.leases import process_tag
+
     spools = tmp_path / "data" / "spool" / "sources"
-    dead = spools / f"{socket.gethostname()}~999999~abcdef"  # no such pid
-    elsewhere = spools / "another-host~123~abcdef"  # maybe alive on its own host: kept
+    namespace = process_tag().split(".")[1]
+    dead = spools / f"{socket.gethostname()[:60]}~999999.{namespace}~abcdef"  # no such pid
+    elsewhere = spools / f"another-host~123.{namespace}~abcdef"  # maybe alive on its own host: kept
     for spool in (dead, elsewhere):
         spool.mkdir(parents=True)
         (spool / "item.har").write_text("raw capture")
