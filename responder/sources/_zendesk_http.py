@@ -88,6 +88,9 @@ class ExportPacer:
             waited += hold
 
 
+READ_TRIES = 3  # a GET answered 429 is sent again after the wait, this many times in all
+
+
 class AccountWindow:
     """Zendesk's account-wide per-minute limit, as its answers describe it (`X-Rate-Limit-Remaining`,
     `ratelimit-reset`): once none are left, the next call waits for the window to reset instead of earning a
@@ -99,6 +102,7 @@ class AccountWindow:
         self._max_wait = max_wait
         self._left: int | None = None
         self._reset_at = 0.0
+        self._in_flight = 0
         self._lock = threading.Lock()
 
     def before_call(self, where: str) -> None:
@@ -115,19 +119,27 @@ class AccountWindow:
                 )
             if self._left is not None:
                 self._left -= 1
+            self._in_flight += 1
         if hold > 0:
             self._sleep(hold)
 
-    def after_answer(self, response: httpx.Response) -> None:
-        remaining = (response.headers.get("x-rate-limit-remaining") or "").strip()
-        wait = retry_after(response) if response.status_code == 429 else None
-        reset = (response.headers.get("ratelimit-reset") or "").strip()
+    def after_answer(self, response: httpx.Response | None) -> None:
+        """`None`: the call failed without an answer (it is no longer in flight)."""
+        remaining = (response.headers.get("x-rate-limit-remaining") or "").strip() if response else ""
+        wait = retry_after(response) if response is not None and response.status_code == 429 else None
+        reset = (response.headers.get("ratelimit-reset") or "").strip() if response else ""
         with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
             now = self._clock()
             if wait is not None:
                 self._left, self._reset_at = 0, now + wait
             elif remaining.isdigit() and reset.isdigit():
-                self._left, self._reset_at = int(remaining), now + int(reset)
+                # Answers arrive out of order and calls are still in flight: within one window, keep the lower
+                # estimate, less the calls not yet answered (a stale, higher count would earn a 429).
+                left, reset_at = int(remaining) - self._in_flight, now + int(reset)
+                same_window = self._left is not None and abs(reset_at - self._reset_at) < 2
+                self._left = min(self._left, left) if same_window and self._left is not None else left
+                self._reset_at = reset_at
 
 
 class ZendeskApi:
@@ -179,18 +191,25 @@ class ZendeskApi:
         if content_type:
             headers["Content-Type"] = content_type
         where = f"{self._source}: {step}"
-        self._window.before_call(where)
-        try:
-            response = self._client.request(
-                method, self._base + path, params=params, json=json, content=content, headers=headers
-            )
-        except httpx.TimeoutException as exc:
-            raise SourceError(f"{where}: {type(exc).__name__} from {origin(self._base)}", transient=True) from None
-        except httpx.TransportError as exc:
-            raise SourceError(
-                f"{where}: cannot reach {origin(self._base)} ({type(exc).__name__})", transient=True
-            ) from None
-        self._window.after_answer(response)
+        # A read that meets the account's limit (other integrations share it) waits out the short Retry-After
+        # here and goes again, instead of failing a whole sweep page; a long one goes up to the core.
+        for attempt in range(1, READ_TRIES + 1):
+            self._window.before_call(where)
+            try:
+                response = self._client.request(
+                    method, self._base + path, params=params, json=json, content=content, headers=headers
+                )
+            except httpx.TimeoutException as exc:
+                self._window.after_answer(None)
+                raise SourceError(f"{where}: {type(exc).__name__} from {origin(self._base)}", transient=True) from None
+            except httpx.TransportError as exc:
+                self._window.after_answer(None)
+                raise SourceError(
+                    f"{where}: cannot reach {origin(self._base)} ({type(exc).__name__})", transient=True
+                ) from None
+            self._window.after_answer(response)
+            if response.status_code != 429 or method != "GET" or attempt == READ_TRIES:
+                break
         if 200 <= response.status_code < 300 or response.status_code in ok:
             return response
         raise failure(response, where, gone=gone)

@@ -55,7 +55,11 @@ class ZendeskSettings(BaseModel):
         description="pace of the incremental ticket export (Zendesk allows 10 a minute, 30 with High Volume API)",
     )
     export_page_size: int = Field(
-        default=100, ge=1, le=1000, description="tickets per incremental export page (Zendesk's maximum is 1000)"
+        default=1000,
+        ge=1,
+        le=1000,
+        description="tickets per incremental export page (Zendesk's maximum, 1000, keeps the export's own "
+        "10-a-minute limit from governing the sweep; one checkpoint per page)",
     )
     max_rate_limit_wait_seconds: float = Field(
         default=65.0,

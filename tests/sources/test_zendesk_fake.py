@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from responder.errors import AttachmentGone, SourceError
@@ -235,7 +236,8 @@ def test_the_account_limit_is_respected_without_a_single_429(tmp_path: Path) -> 
 def test_the_export_limit_answers_429_with_retry_after() -> None:
     with FakeZendesk(api_token=TOKEN, export_requests_per_minute=2) as zd:
         seed(zd, 5)
-        source = source_for(zd, export_page_size=1, export_requests_per_minute=600)  # paced above the real limit
+        # Paced above the real limit, and unwilling to wait a minute in place: the core gets the 429's wait.
+        source = source_for(zd, export_page_size=1, export_requests_per_minute=600, max_rate_limit_wait_seconds=1)
         with pytest.raises(SourceError) as caught:
             list(source.changed_since(None, None))
         assert caught.value.transient
@@ -243,6 +245,21 @@ def test_the_export_limit_answers_429_with_retry_after() -> None:
         assert caught.value.retry_after > 0
         assert zd.export_requests == 2
         assert zd.rejected_429 == 1
+
+
+def test_a_short_429_on_a_read_is_waited_out_and_sent_again_not_failed() -> None:
+    """Other integrations share the account's limit: a 429 in the middle of a page must not fail the page."""
+    with FakeZendesk(
+        api_token=TOKEN, requests_per_window=12, window_seconds=2.0, export_requests_per_minute=None
+    ) as zd:
+        files = seed(zd, 6, every=2)
+        source = source_for(zd)
+        others = httpx.Client(auth=(f"{zd.email}/token", TOKEN))
+        for _ in range(12):  # another integration uses up this window first
+            others.get(f"{zd.url}/api/v2/users/me")
+        pages = list(source.changed_since(None, None))
+        assert names(pages) == sorted(files.values())
+        assert zd.rejected_429 >= 1  # it met the limit, waited, and went on
 
 
 def test_a_wrong_token_and_an_agent_are_named(zd: FakeZendesk) -> None:
