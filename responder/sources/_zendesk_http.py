@@ -134,12 +134,14 @@ class AccountWindow:
             if wait is not None:
                 self._left, self._reset_at = 0, now + wait
             elif remaining.isdigit() and reset.isdigit():
-                # Answers arrive out of order and calls are still in flight: within one window, keep the lower
-                # estimate, less the calls not yet answered (a stale, higher count would earn a 429).
-                left, reset_at = int(remaining) - self._in_flight, now + int(reset)
-                same_window = self._left is not None and abs(reset_at - self._reset_at) < 2
-                self._left = min(self._left, left) if same_window and self._left is not None else left
-                self._reset_at = reset_at
+                # Answers arrive out of order while other calls are in flight: within a window, keep the lower
+                # estimate, less the calls not yet answered (a stale, higher count would earn a 429). A window's
+                # end is taken from its first answer and not moved; after it, the next answer starts afresh.
+                left = int(remaining) - self._in_flight
+                if self._left is None or now >= self._reset_at:
+                    self._left, self._reset_at = left, now + int(reset)
+                else:
+                    self._left = min(self._left, left)
 
 
 class ZendeskApi:
