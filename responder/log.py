@@ -27,6 +27,17 @@ def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever sys.stderr is at the time of the event, not the one at configuration (a test runner
+    or an embedding program may swap it, and a closed one must not break the engine's error path)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(*, json: bool = False, level: str = "warning") -> None:
     # httpx logs each request line at INFO, and a path can carry a session id: never below WARNING.
     for noisy in ("httpx", "httpcore"):
@@ -41,6 +52,6 @@ def configure_logging(*, json: bool = False, level: str = "warning") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )

@@ -306,3 +306,23 @@ def test_plain_text_in_a_binary_websocket_frame(tmp_path: Path, registry, scan) 
     report, clean = _clean(registry, scan, path)
     assert report.findings
     assert T.encode() not in clean
+
+
+def test_logging_writes_to_the_current_stderr_not_a_closed_earlier_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CLI run under a test runner configured logging with its own stderr, closed afterwards; the engine's
+    error path then failed on the log call and left its action leased."""
+    import io
+    import sys
+
+    import structlog
+
+    from responder.log import configure_logging
+
+    earlier = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", earlier)
+    configure_logging(level="info")
+    earlier.close()
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+    structlog.get_logger("test").warning("still_logging")
+    assert "still_logging" in now.getvalue()
