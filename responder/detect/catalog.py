@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from responder.model import Family, Kind
 
@@ -172,9 +173,7 @@ def cookie_format(name: str, host: str, value: str, host_family: Family | None =
     """The first row for this cookie. A host-bound row applies on its vendor's domains, and on a host the
     configuration gives to that vendor's family (`host_family`: an Okta org on a custom domain)."""
     bare_host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    for row in COOKIES:
-        if not row.names.fullmatch(name):
-            continue
+    for row in _rows_named(name):
         if (
             row.hosts is not None
             and not row.hosts.search(bare_host)
@@ -185,6 +184,12 @@ def cookie_format(name: str, host: str, value: str, host_family: Family | None =
             continue
         return row
     return None
+
+
+@lru_cache(maxsize=4096)  # a capture repeats the same few dozen cookie names
+def _rows_named(name: str) -> tuple[CookieFormat, ...]:
+    """The rows whose name pattern matches, in catalogue order."""
+    return tuple(row for row in COOKIES if row.names.fullmatch(name))
 
 
 def family_for_host(host: str) -> Family | None:

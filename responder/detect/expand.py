@@ -5,21 +5,22 @@ Finds the shapes credentials take in text: `Name: value` header lines (also `cur
 HAR-style name/value objects, `Bearer …` anywhere, and URLs with query strings or fragments. The named
 detectors then judge what is found.
 
-Everything starts from a literal anchor found with str.find in the lower-cased text (see scanner.py), so
-a megabyte of script that holds no credential costs a few C-speed passes, not a regex attempt per byte.
+Everything starts from a literal anchor that one compiled pass found in the lower-cased text (the TextIndex,
+see scanner.py), so a megabyte of script that holds no credential costs one pass, not a regex attempt per byte.
 """
 
 from __future__ import annotations
 
 import base64
+import heapq
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from urllib.parse import unquote
 
 from responder.detect import gate
-from responder.detect.scanner import positions
+from responder.detect.scanner import TextIndex
 from responder.model import Observation
 from responder.readers.httpparts import (
     URL_HEADERS,
@@ -87,41 +88,45 @@ ANCHORS = (
     "<input",
     "form-data",
 )
+URL_ANCHOR = "://"
+# Searched beside the anchors, only to rule out matches early: alone, one starts nothing.
+HELPER_ANCHORS = ('"value"',)
 # A URL `_urls` would expand: one with a query, a fragment or userinfo.
 MARKED_URL = re.compile(r"https?://[^\s\"'<>\\]*[?#@]")
 
 
-def expand(obs: Observation) -> Iterator[Observation]:
-    text = obs.value.reveal()
-    lower = text.lower()
-    yield from _named_pairs(obs, text, lower)
-    yield from _header_lines(obs, text, lower)
-    yield from _curl(obs, text, lower)
-    if '"name"' in lower:
-        for position in positions(lower, '"name"'):
-            if (match := _HAR_PAIR.match(text, position)) is not None:
-                yield _derived(obs, json_unescape(match.group(1)), json_unescape(match.group(2)), "pair")
+def expand(obs: Observation, index: TextIndex) -> Iterator[Observation]:
+    """`index`: the anchors of `obs`'s text (it holds at least ANCHORS and URL_ANCHOR)."""
+    text = index.text
+    yield from _named_pairs(obs, index)
+    yield from _header_lines(obs, index)
+    yield from _curl(obs, index)
+    values = index.positions('"value"')
+    for position in index.positions('"name"'):
+        # A pair needs a `"value"` after its name: most JSON bodies have names but no values.
+        if values and values[-1] > position and (match := _HAR_PAIR.match(text, position)) is not None:
+            yield _derived(obs, json_unescape(match.group(1)), json_unescape(match.group(2)), "pair")
     for anchor in _AUTH_ANCHORS:
-        for position in positions(lower, anchor):
+        for position in index.positions(anchor):
             if position and text[position - 1].isalnum():
                 continue
             if (match := _AUTH.match(text, position)) is not None:
                 token = match.group(2).replace("\\/", "/")  # a JSON-escaped slash (PHP json_encode)
                 yield _derived(obs, "authorization", f"{match.group(1)} {token}", "header")
-    yield from _urls(obs, text, lower)
-    if "<input" in lower:
-        yield from _form_inputs(obs, text, lower)
-    if "form-data" in lower:
-        for position in positions(lower, "form-data"):
-            if (match := _MULTIPART_PART.match(text, position)) is not None and match.group(2):
-                yield _derived(obs, match.group(1), match.group(2), "param")
+    yield from _urls(obs, index)
+    if index.holds("<input"):
+        yield from _form_inputs(obs, index)
+    for position in index.positions("form-data"):
+        if (match := _MULTIPART_PART.match(text, position)) is not None and match.group(2):
+            yield _derived(obs, match.group(1), match.group(2), "param")
 
 
-def _form_inputs(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+def _form_inputs(obs: Observation, index: TextIndex) -> Iterator[Observation]:
     """HTML forms: OIDC form_post and SAML POST pages carry `code`, `id_token`, `SAMLResponse` in
     `<input type="hidden" name=… value=…>`, in either attribute order."""
+    text, lower = index.text, index.lower
     after = 0
-    for position in positions(lower, "<input"):
+    for position in index.positions("<input"):
         if position < after:  # inside the previous tag
             continue
         end = lower.find(">", position, position + _MAX_TAG)
@@ -132,11 +137,15 @@ def _form_inputs(obs: Observation, text: str, lower: str) -> Iterator[Observatio
             yield _derived(obs, html.unescape(name.group(2)), html.unescape(value.group(2)), "param")
 
 
-def _named_pairs(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+def _named_pairs(obs: Observation, index: TextIndex) -> Iterator[Observation]:
     """`password=…`, `"access_token": "…"`, `refresh_token: …` — names from names.PARAMS, any case or style."""
+    text, lower = index.text, index.lower
     # Anchors in text order; one that falls inside the previous match (a value) is skipped, so a run
     # such as `token:token:token…` costs linear time.
-    anchored = sorted((position, anchor) for anchor in _NAME_ANCHORS for position in positions(lower, anchor))
+    found = [_tagged(positions, anchor) for anchor in _NAME_ANCHORS if (positions := index.positions(anchor))]
+    if not found:
+        return
+    anchored = heapq.merge(*found) if len(found) > 1 else found[0]
     starts: set[int] = set()
     covered = 0
     for position, anchor in anchored:
@@ -167,11 +176,16 @@ def _named_pairs(obs: Observation, text: str, lower: str) -> Iterator[Observatio
         yield _derived(obs, text[start:end], value, context)
 
 
-def _header_lines(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+def _tagged(positions: Sequence[int], anchor: str) -> Iterator[tuple[int, str]]:
+    return ((position, anchor) for position in positions)
+
+
+def _header_lines(obs: Observation, index: TextIndex) -> Iterator[Observation]:
     """Header lines as in pasted headers and `curl -v` (`> Authorization: …`)."""
+    text, lower = index.text, index.lower
     seen: set[int] = set()
     for anchor in _HEADER_ANCHORS:
-        for position in positions(lower, anchor):
+        for position in index.positions(anchor):
             line_start = lower.rfind("\n", 0, position) + 1
             prefix = _LINE_PREFIX.match(lower, line_start)
             start = prefix.end() if prefix else line_start
@@ -187,31 +201,40 @@ def _header_lines(obs: Observation, text: str, lower: str) -> Iterator[Observati
             yield from _header(obs, name, match.group(1))
 
 
-def _curl(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
+def _curl(obs: Observation, index: TextIndex) -> Iterator[Observation]:
+    text, lower = index.text, index.lower
+    headers = index.holds("-h ") or index.holds("--header")
+    user = index.holds("-u ") or index.holds("--user")
+    cookies = index.holds("-b ") or index.holds("--cookie")
+    if not (headers or user or cookies):
+        return
     if " -" not in lower and "--" not in lower and not lower.lstrip().startswith("-"):
         return
-    if "-h " in lower or "--header" in lower:
+    if headers:
         for match in _CURL_HEADER.finditer(text):
             yield from _header(obs, match.group(2), match.group(3))
-    if "-u " in lower or "--user" in lower:
+    if user:
         for match in _CURL_USER.finditer(text):
             encoded = base64.b64encode(match.group(2).encode()).decode()
             yield _derived(obs, "authorization", "Basic " + encoded, "header")
-    if "-b " in lower or "--cookie" in lower:
+    if cookies:
         for match in _CURL_COOKIE.finditer(text):
             for name, value in split_cookie_header(match.group(2)):
                 yield _derived(obs, name, value, "cookie")
 
 
-def _urls(obs: Observation, text: str, lower: str) -> Iterator[Observation]:
-    for position in positions(lower, "://"):
+def _urls(obs: Observation, index: TextIndex) -> Iterator[Observation]:
+    text, lower = index.text, index.lower
+    for position in index.positions(URL_ANCHOR):
         start = position - 5 if lower.startswith("https", position - 5) else position - 4
         if start < 0 or not lower.startswith("http", start):
             continue
-        match = _URL.match(text, start)
-        if match is None or not any(mark in match.group(0) for mark in "?#@"):
+        # Most URLs in a body have no query, fragment or userinfo: one match rules them out. MARKED_URL matches
+        # exactly where the URL that _URL matches holds a `?`, `#` or `@`.
+        if MARKED_URL.match(text, start) is None:
             continue
-        yield from _url_params(obs, match.group(0), "url")
+        if (match := _URL.match(text, start)) is not None:
+            yield from _url_params(obs, match.group(0), "url")
 
 
 def _header(obs: Observation, name: str, value: str) -> Iterator[Observation]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt as pyjwt
 
-from responder.detect.scanner import matches_at_anchor
+from responder.detect.scanner import TextIndex, matches_at
 from responder.model import Kind
 
 # Header and payload are base64url JSON objects ("eyJ" = '{"'); the signature may be empty (alg none).
@@ -119,5 +119,6 @@ def decode(token: str) -> DecodedJwt | None:
     return DecodedJwt(header=header, claims=claims)
 
 
-def find_jwts(text: str) -> Iterator[str]:
-    return matches_at_anchor(text, ANCHOR, _JWT_AT_ANCHOR)
+def find_jwts(index: TextIndex) -> Iterator[str]:
+    """JWTs in the indexed text (its anchors include ANCHOR)."""
+    return matches_at(index.text, index.exact(ANCHOR), _JWT_AT_ANCHOR)

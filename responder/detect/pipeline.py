@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
 from types import MappingProxyType
 
 from responder.detect import catalog, names
 from responder.detect.catalog import SUSPICIOUS_COOKIE_NAME, cookie_format
-from responder.detect.expand import ANCHORS, MARKED_URL, expand
+from responder.detect.expand import ANCHORS, HELPER_ANCHORS, MARKED_URL, URL_ANCHOR, expand
 from responder.detect.jwt import ANCHOR as JWT_ANCHOR
 from responder.detect.jwt import decode, find_jwts
+from responder.detect.scanner import AnchorSearch, TextIndex
 from responder.detect.shapes import SHAPES, find_shapes
 from responder.detect.values import is_credential_like, is_placeholder, looks_like_code
 from responder.model import Candidate, Family, Field, Kind, Observation
@@ -23,9 +25,9 @@ FREE_TEXT = frozenset({Field.BODY, Field.TEXT_LINE, Field.WS_MESSAGE, Field.EXTE
 _GENERIC_KINDS = frozenset({Kind.JWT})
 _URLISH_CONTEXTS = frozenset({"param", "param-loose", "url", "location", "referer", "redirectURL"})
 _FREE_TEXT_FIELDS = FREE_TEXT | {Field.JSON_BODY}
-# Up to this length one regex pass that finds no anchor is cheaper than the dozens of `find` passes the
-# detectors make. Longer texts nearly always hold some anchor (a URL with a query), so they skip the check.
-PREFILTER_MAX = 16 * 1024
+# Free text up to this length that holds no anchor is skipped. The anchors are found anyway (one automaton
+# pass that the detectors then share), so the check costs nothing at any length; tests set -1 to switch it off.
+PREFILTER_MAX = sys.maxsize
 
 
 NO_CLAIMS: Mapping[str, Family] = MappingProxyType({})
@@ -37,34 +39,53 @@ def detect(obs: Observation, claimed: Mapping[str, Family] = NO_CLAIMS) -> Itera
     seen: set[str] = set()
     field = obs.location.field
     if field is Field.EXTENSION or (field in _FREE_TEXT_FIELDS and not obs.location.name):  # vendor keys say nothing
-        text = obs.value.reveal()
-        if len(text) <= PREFILTER_MAX and not may_hold_anything(text):
+        index = text_index(obs.value.reveal())
+        if len(index.text) <= PREFILTER_MAX and not _holds_anchor(index):
             return
         if obs.context != "script":
-            for derived in expand(obs):
+            for derived in expand(obs, index):
                 yield from _once(_named(derived, claimed), seen)
-        yield from _once(_anywhere(obs, strict=True), seen)
+        yield from _once(_anywhere(obs, index, strict=True), seen)
         return
     if _known_non_credential(obs, claimed):
         return
     yield from _once(_named(obs, claimed), seen)
-    yield from _once(_anywhere(obs, strict=obs.location.field in FREE_TEXT), seen)
+    yield from _once(_anywhere(obs, text_index(obs.value.reveal()), strict=obs.location.field in FREE_TEXT), seen)
+
+
+def text_index(text: str) -> TextIndex:
+    """Where the literals every text detector starts from occur in `text`: `expand`'s anchors, URLs, JWT and
+    vendor-shape prefixes (searched case-insensitively; the case-sensitive ones are checked per position)."""
+    return _search().index(text)
+
+
+@cache
+def _search() -> AnchorSearch:
+    triggers = [trigger for shape in SHAPES for trigger in shape.triggers]
+    return AnchorSearch((*ANCHORS, URL_ANCHOR, *HELPER_ANCHORS, *triggers, JWT_ANCHOR))
 
 
 def may_hold_anything(text: str) -> bool:
     """False only if free text holds none of the literals the text detectors start from (`expand`'s anchors,
-    JWT and vendor-shape prefixes) and no URL with a query, fragment or userinfo: then none can find anything.
-    Searched in the lower-cased text, which holds every anchor the original does."""
-    lower = text.lower()
-    return any(anchor in lower for anchor in _anchors()) or MARKED_URL.search(text) is not None
+    JWT and vendor-shape prefixes) and no URL with a query, fragment or userinfo: then none can find anything."""
+    return _holds_anchor(text_index(text))
 
 
-@cache
-def _anchors() -> tuple[str, ...]:
-    """One `in` per literal: for short texts the call overhead dominates, and a regex alternation costs
-    more per character than all the passes together."""
-    triggers = [trigger.lower() for shape in SHAPES for trigger in shape.triggers]
-    return tuple(sorted({*ANCHORS, *triggers, JWT_ANCHOR.lower()}))
+_NOT_STARTS = frozenset({URL_ANCHOR, *HELPER_ANCHORS})  # anchors that alone start no detector
+
+
+def _holds_anchor(index: TextIndex) -> bool:
+    hits = index.hits
+    if hits.keys() - _NOT_STARTS:
+        return True
+    # No anchor but `://`: worth expanding only for a URL with a query, fragment or userinfo. Every URL that
+    # MARKED_URL can match has its `://` 4 or 5 characters after its start: trying there equals a search.
+    text = index.text
+    return any(
+        (at >= 4 and MARKED_URL.match(text, at - 4) is not None)
+        or (at >= 5 and MARKED_URL.match(text, at - 5) is not None)
+        for at in hits.get(URL_ANCHOR, ())
+    )
 
 
 def _known_non_credential(obs: Observation, claimed: Mapping[str, Family]) -> bool:
@@ -130,7 +151,7 @@ def _authorization(obs: Observation) -> Iterator[Candidate]:
     if lowered == "basic" and not _is_basic_pair(credential):
         return
     if kind is Kind.ACCESS_TOKEN:  # a bearer may be a vendor token with a known shape
-        for shape, value in find_shapes(credential):
+        for shape, value in find_shapes(text_index(credential)):
             if value == credential:
                 yield _build(obs, credential, shape.kind, f"shape:{shape.name}", shape.label, shape.family)
                 return
@@ -203,17 +224,17 @@ def _param(obs: Observation, name: str) -> Iterator[Candidate]:
     yield _build(obs, value, rule.kind, f"param:{name}", rule.label, rule.family, keep_kind=not rule.needs_random_value)
 
 
-def _anywhere(obs: Observation, *, strict: bool) -> Iterator[Candidate]:
+def _anywhere(obs: Observation, index: TextIndex, *, strict: bool) -> Iterator[Candidate]:
     """JWTs and vendor-shaped tokens inside any value. In free text (strict) a JWT must name a principal."""
-    text = obs.value.reveal()
-    for token in find_jwts(text):
+    text = index.text
+    for token in find_jwts(index):
         decoded = decode(token)
         if decoded is None:
             continue
         if (strict or token != text) and not decoded.names_a_principal():
             continue
         yield _build(obs, token, Kind.JWT, "jwt", "JWT")
-    for shape, value in find_shapes(text):
+    for shape, value in find_shapes(index):
         yield _build(obs, value, shape.kind, f"shape:{shape.name}", shape.label, shape.family, keep_kind=True)
 
 

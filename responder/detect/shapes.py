@@ -6,14 +6,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from responder.detect.scanner import matches_at_anchor
+from responder.detect.scanner import TextIndex, matches_at
 from responder.model import Family, Kind
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
     name: str
-    triggers: tuple[str, ...]  # literal prefixes, searched with str.find
+    triggers: tuple[str, ...]  # literal prefixes (case-sensitive), found by the TextIndex
     pattern: re.Pattern[str]
     kind: Kind
     label: str
@@ -66,8 +66,15 @@ SHAPES: tuple[Shape, ...] = (
 )
 
 
-def find_shapes(text: str) -> Iterator[tuple[Shape, str]]:
-    for shape in SHAPES:
-        for trigger in shape.triggers:
-            for value in matches_at_anchor(text, trigger, shape.pattern):
+_SEARCHES = tuple((shape, trigger, trigger.lower()) for shape in SHAPES for trigger in shape.triggers)
+
+
+def find_shapes(index: TextIndex) -> Iterator[tuple[Shape, str]]:
+    """Vendor-shaped tokens in the indexed text (its anchors include every shape's triggers)."""
+    hits = index.hits
+    if not hits:
+        return
+    for shape, trigger, anchor in _SEARCHES:
+        if anchor in hits:
+            for value in matches_at(index.text, index.exact(trigger), shape.pattern):
                 yield shape, value

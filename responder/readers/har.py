@@ -28,7 +28,14 @@ from responder.readers.httpparts import (
     host_and_path,
     url_observations,
 )
-from responder.readers.jsonstream import MAX_NESTING, JsonStream, TooDeep, detect_framing, open_json
+from responder.readers.jsonstream import (
+    MAX_NESTING,
+    READ_SIZE,
+    JsonStream,
+    TooDeep,
+    detect_framing,
+    open_json,
+)
 from responder.readers.text import TextReader
 
 
@@ -50,7 +57,8 @@ class HarReader:
             with open_json(path, framing) as stream:
                 yield from _log_extras(stream)
             with open_json(path, framing) as stream:
-                for index, entry in enumerate(ijson.items(stream, "log.entries.item", use_float=True)):
+                entries_of = ijson.items(stream, "log.entries.item", use_float=True, buf_size=READ_SIZE)
+                for index, entry in enumerate(entries_of):
                     entries += 1
                     if isinstance(entry, dict):
                         yield from entry_observations(index, entry, ctx)
@@ -83,7 +91,7 @@ def _log_extras(stream: JsonStream) -> Iterator[Observation]:
     Stops at the entries so the big part of the file is parsed only once."""
     saw_log = False
     where = Where(entry=None, side=Side.NONE, host="", path="")
-    for prefix, event, value in ijson.parse(stream):
+    for prefix, event, value in ijson.parse(stream, buf_size=READ_SIZE):
         if prefix == "log" and event == "start_map":
             saw_log = True
         if prefix.startswith("log.entries"):
@@ -222,11 +230,12 @@ def _vendor_fields(
     for side, container in ((Side.NONE, entry), (Side.REQUEST, request), (Side.RESPONSE, response)):
         where: Where | None = None
         for key, value in container.items():
-            if not key.startswith("_") or key == "_webSocketMessages" or value in (None, "", [], {}):
+            # Falsy values (null, "", [], {}, 0, false) hold nothing; this runs for every key of every entry.
+            if not value or key[:1] != "_" or key == "_webSocketMessages":
                 continue
             if isinstance(value, str):
                 text = value
-            elif isinstance(value, dict | list):
+            elif isinstance(value, (dict, list)):  # a tuple: faster than `dict | list` here
                 # One C-speed dump instead of a Python walk over (often large) stack traces; the text
                 # detectors find URLs, pairs and token shapes in it just the same.
                 text = _dump(value)

@@ -14,7 +14,7 @@ import ijson
 
 from responder.interfaces import Redactor
 from responder.readers.har import decode_base64
-from responder.readers.jsonstream import detect_framing, open_json
+from responder.readers.jsonstream import READ_SIZE, detect_framing, open_json
 
 Event = tuple[str, str, Any]
 _BUFFERED = (".content", "._webSocketMessages.item")
@@ -66,7 +66,9 @@ def rewrite_har(path: Path, out: BinaryIO, redactor: Redactor) -> None:
     out.write(framing.prefix)
     writer = _Writer(out)
     with open_json(path, framing) as stream:
-        for prefix, kind, value in _redacted_events(ijson.parse(stream, use_float=True), redactor):
+        # 1 MiB reads: yajl re-scans a string split across reads from its start, so big bodies cost the square.
+        events = ijson.parse(stream, use_float=True, buf_size=READ_SIZE)
+        for prefix, kind, value in _redacted_events(events, redactor):
             writer.event(prefix, kind, value)
     out.write(framing.suffix if framing.suffix else b"\n")
 
