@@ -234,8 +234,10 @@ def test_postgresql_itself_refuses_update_delete_and_truncate_of_events(
 
 
 def test_every_event_type_has_one_producer() -> None:
-    """One name per act: the store is the only writer, and each type is emitted from exactly one place."""
-    source = (Path(__file__).resolve().parents[2] / "responder" / "ledger" / "store.py").read_text()
+    """One name per act: the ledger's stores (actions and intakes; ticket work) are the only writers, and each
+    type is emitted from exactly one place."""
+    ledger = Path(__file__).resolve().parents[2] / "responder" / "ledger"
+    source = "".join((ledger / name).read_text() for name in ("store.py", "sources.py"))
     for event_type in EventType:
         uses = source.count(f"EventType.{event_type.name}")
         assert uses == 1 or event_type in (EventType.SWEEP_STARTED, EventType.SWEEP_FINISHED), event_type
