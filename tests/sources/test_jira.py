@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -340,7 +341,8 @@ def _reset_in(minutes: int) -> str:
             (7, 7),
         ),
         (
-            httpx.Response(
+            # Made when the test runs, not when it is collected: a long suite would otherwise pass the reset.
+            lambda: httpx.Response(
                 429, headers={"X-RateLimit-Reset": _reset_in(3), "RateLimit-Reason": "jira-per-issue-on-write"}
             ),
             True,
@@ -362,9 +364,12 @@ def _reset_in(minutes: int) -> str:
 )
 @respx.mock
 def test_status_mapping(
-    answer: httpx.Response, transient: bool, words: list[str], wait: tuple[int, int] | None
+    answer: httpx.Response | Callable[[], httpx.Response],
+    transient: bool,
+    words: list[str],
+    wait: tuple[int, int] | None,
 ) -> None:
-    respx.get(f"{BASE}/rest/api/3/issue/SUP-1").mock(return_value=answer)
+    respx.get(f"{BASE}/rest/api/3/issue/SUP-1").mock(return_value=answer() if callable(answer) else answer)
     with pytest.raises(SourceError) as raised:
         make().attachments_of("SUP-1")
     error = raised.value
