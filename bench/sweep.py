@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", default="20", help="comma-separated account limits, requests/s (default 20)")
     parser.add_argument("--window", type=float, default=60.0, help="the account's window, s (Zendesk: 60)")
     parser.add_argument("--export-limit", type=int, default=10, help="export calls a minute (Zendesk: 10)")
-    parser.add_argument("--page-size", type=int, default=100, help="tickets per export page (responder: 100)")
+    parser.add_argument("--page-size", type=int, default=1000, help="tickets per export page (responder: 1000)")
     parser.add_argument("--capture-share", type=float, default=0.05, help="tickets with a HAR (default 0.05)")
     parser.add_argument("--tokens", type=int, default=2, help="live tokens planted per HAR (default 2)")
     parser.add_argument("--har-size", type=parse_size, default=1_000_000, help="HAR size (default 1MB)")
