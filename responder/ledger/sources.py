@@ -381,13 +381,7 @@ class SourceBook:
             }
             if count:
                 values["attempts"] = source_items.c.attempts + 1
-            return bool(
-                tx.connection.execute(
-                    update(source_items)
-                    .where(source_items.c.id == item.id, source_items.c.lease_owner == item.lease)
-                    .values(**values)
-                ).rowcount
-            )
+            return _update_held(tx, item, values)
 
     def _move(
         self, tx: _Tx, item: Item, state: str, *, result: str | None = None, detail: str = "", hold: bool = False
@@ -404,13 +398,7 @@ class SourceBook:
             values.update(lease_owner=None, lease_until=None)
         if result is not None:
             values["result"] = result
-        return bool(
-            tx.connection.execute(
-                update(source_items)
-                .where(source_items.c.id == item.id, source_items.c.lease_owner == item.lease)
-                .values(**values)
-            ).rowcount
-        )
+        return _update_held(tx, item, values)
 
     # ---- reads --------------------------------------------------------------------------------------------
 
@@ -462,6 +450,12 @@ class SourceBook:
             query = query.where(source_items.c.source == source)
         with self._ledger.reader() as connection:
             return [dict(row._mapping) for row in connection.execute(query).all()]
+
+
+def _update_held(tx: _Tx, item: Item, values: Mapping[str, Any]) -> bool:
+    """Change the item only while this claim still holds it (another worker may have taken it after expiry)."""
+    held = and_(source_items.c.id == item.id, source_items.c.lease_owner == item.lease)
+    return bool(tx.connection.execute(update(source_items).where(held).values(**values)).rowcount)
 
 
 class LeaseLost(Exception):

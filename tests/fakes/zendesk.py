@@ -682,3 +682,19 @@ def attachment_linked_event(ticket: int, comment: int, attachment: int, content_
             "event": {"comment": {"id": comment, "attachment": linked}},
         }
     ).encode()
+
+
+def source_toml(fake: FakeZendesk, api_token: str, name: str = "support", **extra: str | int) -> str:
+    """A `[[sources]]` table for this account, as an operator would write it (the fake's own host and its CDN
+    are the allowed attachment hosts). `extra` keys are written as they are (strings quoted)."""
+    lines = [
+        "[[sources]]",
+        f'name = "{name}"',
+        'plugin = "zendesk"',
+        f'base_url = "{fake.url}"',
+        f'email = "{fake.email}"',
+        f'api_token = "{api_token}"',
+        f'attachment_hosts = ["{fake.url.removeprefix("http://")}", "{fake.cdn_host}"]',
+        *(f"{key} = {json.dumps(value)}" for key, value in extra.items()),
+    ]
+    return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ from responder.ledger import open_ledger
 from responder.ledger.schema import events, source_items, webhook_deliveries
 from responder.settings import load_settings
 from responder.testing import FakeIdP
-from tests.fakes.zendesk import FakeZendesk, attachment_linked_event, signed_delivery
+from tests.fakes.zendesk import FakeZendesk, attachment_linked_event, signed_delivery, source_toml
 from tests.integration.oidc_peer import free_port
 from tests.ledger import flows
 from tests.ledger.conftest import random_token
@@ -62,16 +62,7 @@ plugin = "fake"
 base_url = "{idp.url}"
 hosts = ["{flows.HOST}"]
 
-[[sources]]
-name = "support"
-plugin = "zendesk"
-base_url = "{zd.url}"
-email = "{zd.email}"
-api_token = "{ZD_TOKEN}"
-webhook_secret = "{WEBHOOK_SECRET}"
-attachment_hosts = ["{zd.url.removeprefix("http://")}", "{zd.cdn_host}"]
-schedule = "every 1h"
-"""
+{source_toml(zd, ZD_TOKEN, webhook_secret=WEBHOOK_SECRET, schedule="every 1h")}"""
     )
     return path
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from responder.api import create_app
 from responder.settings import load_settings
 from responder.testing import FakeIdP
-from tests.fakes.zendesk import FakeZendesk, attachment_linked_event, signed_delivery
+from tests.fakes.zendesk import FakeZendesk, attachment_linked_event, signed_delivery, source_toml
 from tests.ledger import flows
 from tests.ledger.conftest import random_token
 from tests.notify.receivers import HttpReceiver, verify_signature
@@ -44,15 +44,7 @@ plugin = "fake"
 base_url = "{idp.url}"
 hosts = ["{flows.HOST}"]
 
-[[sources]]
-name = "support"
-plugin = "zendesk"
-base_url = "{zd.url}"
-email = "{zd.email}"
-api_token = "{ZD_TOKEN}"
-webhook_secret = "{WEBHOOK_SECRET}"
-attachment_hosts = ["{zd.url.removeprefix("http://")}", "{zd.cdn_host}"]
-
+{source_toml(zd, ZD_TOKEN, webhook_secret=WEBHOOK_SECRET)}
 [[notifiers]]
 name = "siem"
 kind = "webhook"

@@ -29,7 +29,7 @@ from responder.ledger.schema import events, findings, intakes, source_items
 from responder.settings import load_settings
 from responder.testing import FakeIdP
 from tests.fakes.jira import FakeJira
-from tests.fakes.zendesk import FakeZendesk
+from tests.fakes.zendesk import FakeZendesk, source_toml
 from tests.ledger import flows
 from tests.ledger.conftest import random_token
 
@@ -141,15 +141,7 @@ hosts = ["{flows.HOST}"]
 
 
 def zendesk_source(zd: FakeZendesk) -> str:
-    return f"""[[sources]]
-name = "support"
-plugin = "zendesk"
-base_url = "{zd.url}"
-email = "{zd.email}"
-api_token = "{ZD_TOKEN}"
-attachment_hosts = ["{zd.url.removeprefix("http://")}", "{zd.cdn_host}"]
-export_page_size = 100
-"""
+    return source_toml(zd, ZD_TOKEN, export_page_size=100)
 
 
 def jira_source(fake: FakeJira) -> str:
