@@ -8,7 +8,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import FrameType
@@ -121,7 +121,7 @@ def sweep(
         else:
             runner.start()
             progress = sweeper.list_changes(begun, stop=stop, on_progress=display.listing)
-            _wait(lambda: work.book.open_items(source) == 0, stop, display, work, source, waiting_for="tickets")
+            _wait(stop, display, work, source)
             summary = summarize(work, source, progress)
     except ResponderError as exc:
         display.close()
@@ -145,18 +145,10 @@ def sweep(
     raise typer.Exit(EXIT_ATTENTION if _needs_attention(summary) else EXIT_CLEAN)
 
 
-def _wait(
-    finished: Callable[[], bool],
-    stop: threading.Event,
-    display: _Display,
-    work: TicketWork,
-    source: str,
-    *,
-    waiting_for: str,
-) -> None:
+def _wait(stop: threading.Event, display: _Display, work: TicketWork, source: str) -> None:
     """Until every capture found is handled (or a stop): the workers and the engine do the work."""
-    while not stop.is_set() and not finished():
-        display.handling(work.book.results(source) if waiting_for == "tickets" else {}, waiting_for)
+    while not stop.is_set() and work.book.open_items(source):
+        display.handling(work.book.results(source))
         stop.wait(0.5)
 
 
@@ -203,10 +195,10 @@ class _Display:
                 left = f", about {elapsed * (total - done) / done:.0f} s left"
             typer.echo(f"{self._verb}: {counts}{left}", err=True)
 
-    def handling(self, results: Mapping[str, int], waiting_for: str) -> None:
+    def handling(self, results: Mapping[str, int]) -> None:
         done = sum(v for k, v in results.items() if k not in ("open", "ours"))
         total = done + results.get("open", 0)
-        counts = f"{done}/{total} captures handled" if waiting_for == "tickets" else "actions rehearsing"
+        counts = f"{done}/{total} captures handled"
         if self._bar is not None:
             if self._clean_task is None:
                 self._clean_task = self._bar.add_task("handling", total=total or None, counts=counts)

@@ -163,12 +163,15 @@ class TicketWork:
         except (SourceError, ResponderError, OSError) as exc:
             self._failed_try(item, exc)
 
+    def _download(self, source: Source, ref: AttachmentRef, path: Path) -> None:
+        """The attachment into this process's spool file, under the source retry policy and its size limit."""
+        limit = self._configs[source.name].max_attachment_bytes
+        with path.open("wb") as out:
+            retry.call(lambda: source.download(ref, limit, out), sleep=self._sleep)
+
     def _fetch(self, item: Item) -> None:
-        source = self._sources[item.source]
-        config = self._configs[item.source]
         with _Spooled(self._spool, item) as path:
-            with path.open("wb") as out:
-                retry.call(lambda: source.download(item.ref, config.max_attachment_bytes, out), sleep=self._sleep)
+            self._download(self._sources[item.source], item.ref, path)
             with path.open("rb") as fetched:
                 head = fetched.read(HEAD_BYTES)
             if not looks_like_capture(head):
@@ -237,12 +240,10 @@ class TicketWork:
         """A dry run of one capture: fetch, scan, record a dry-run intake (the engine rehearses its actions).
         Returns (intake id, credentials, its action ids), or None when it is not a capture or cannot be
         fetched."""
-        config = self._configs[source.name]
         rehearsal = Item(str(uuid.uuid4()), source.name, ref, "sweep", ItemState.PENDING, None, 0, "")
         try:
             with _Spooled(self._spool, rehearsal) as path:
-                with path.open("wb") as out:
-                    retry.call(lambda: source.download(ref, config.max_attachment_bytes, out), sleep=self._sleep)
+                self._download(source, ref, path)
                 with path.open("rb") as fetched:
                     if not looks_like_capture(fetched.read(HEAD_BYTES)):
                         return None
@@ -281,11 +282,8 @@ class TicketWork:
 
     def _sanitize_again(self, item: Item) -> Path | None:
         """No kept copy (another host scanned it, or the process stopped first): fetch, scan and sanitize."""
-        source = self._sources[item.source]
-        config = self._configs[item.source]
         with _Spooled(self._spool, item) as path:
-            with path.open("wb") as out:
-                retry.call(lambda: source.download(item.ref, config.max_attachment_bytes, out), sleep=self._sleep)
+            self._download(self._sources[item.source], item.ref, path)
             report = self._scanner.scan(path)
             self._keep_sanitized(item.id, path, report)
         return self._kept_copy(item)
