@@ -261,6 +261,18 @@ sweep_cursors = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# The SHA-256 of every sanitized copy responder is about to attach (written before the upload): a sweep that
+# lists the copy before the item recorded it (a crash between the vendor's answer and the ledger write) knows
+# it for ours by its bytes, and skips it instead of scanning it as a new capture.
+source_copies = Table(
+    "source_copies",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("item_id", String(36), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # Named leases (e.g. "sweep:support"): one holder at a time across replicas, until it lapses.
 leases = Table(
     "leases",

@@ -22,6 +22,7 @@ from responder.ledger.schema import (
     findings,
     leases,
     sightings,
+    source_copies,
     source_items,
     sweep_cursors,
     webhook_deliveries,
@@ -317,6 +318,25 @@ class SourceBook:
             )
 
         return apply
+
+    @_retry_conflicts
+    def will_attach(self, item: Item, sha256: str) -> None:
+        """Before the upload: the copy's bytes are ours (kept even if the upload fails; a digest holds no secret)."""
+        with self._ledger.transaction() as tx:
+            tx.connection.execute(
+                self._ledger._insert_ignore(source_copies)
+                .values(source=item.source, sha256=sha256, item_id=item.id, created_at=tx.now)
+                .on_conflict_do_nothing()
+            )
+
+    def is_our_copy(self, source: str, sha256: str) -> bool:
+        with self._ledger.reader() as connection:
+            found = connection.execute(
+                select(source_copies.c.item_id).where(
+                    source_copies.c.source == source, source_copies.c.sha256 == sha256
+                )
+            ).first()
+        return found is not None
 
     @_retry_conflicts
     def skipped(self, item: Item, result: str, detail: str) -> bool:

@@ -8,6 +8,7 @@ ticket's attachments as the source's own API lists them) — never a URL from th
 from __future__ import annotations
 
 import functools
+import hashlib
 import shutil
 import time
 import uuid
@@ -177,6 +178,9 @@ class TicketWork:
             if not looks_like_capture(head):
                 self._skip(item, "not_a_capture", "fetched: binary content, not a capture")
                 return
+            if self._book.is_our_copy(item.source, _sha256(path)):
+                self._skip(item, "ours", "the sanitized copy responder attached (listed before it was recorded)")
+                return
             report = self._scanner.scan(path)
             if not report.readable:
                 self._skip(item, "not_a_capture", f"fetched but unreadable: {report.error}")
@@ -214,6 +218,7 @@ class TicketWork:
         if copy is None:
             return
         name = sanitized_name(item.ref.name)
+        self._book.will_attach(item, _sha256(copy))
         try:
             replaced = retry.call(lambda: source.replace_with_sanitized(item.ref, copy, name), sleep=self._sleep)
             how, copy_ref = replaced.how, replaced.copy
@@ -321,6 +326,11 @@ def _remove_dead_spools(spools: Path) -> None:
     for spool in spools.iterdir():
         if spool.is_dir() and not owner_alive(spool.name.replace("~", "/")):
             shutil.rmtree(spool, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def sanitized_name(name: str) -> str:

@@ -270,3 +270,49 @@ def test_a_dead_processs_spool_is_removed_at_start(tmp_path: Path, tickets: tupl
     assert result.exit_code in (0, 4), result.output
     assert not dead.exists()
     assert (elsewhere / "item.har").exists()
+
+
+def test_a_crash_after_the_copy_is_in_place_but_before_it_is_recorded_never_scans_our_copy(
+    tmp_path: Path, tickets: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from sqlalchemy import update
+
+    from responder.ledger.schema import source_items
+    from responder.ledger.sources import SourceBook
+
+    folder, live = tickets
+    recorded = SourceBook.replaced
+
+    unrecorded: list[object] = []
+
+    def stopped_before_the_record(self: SourceBook, *args: object, **kwargs: object) -> bool:
+        unrecorded.append(args)
+        if len(unrecorded) == 2:  # both copies are in place: the operator stops the sweep
+            os.kill(os.getpid(), signal.SIGINT)
+        return False  # this record never happens
+
+    with FakeIdP() as idp:
+        for n, token in enumerate(live):
+            idp.issue(token, subject=f"user-{n}")
+        config = write_config(tmp_path, idp.url, folder)
+        monkeypatch.setattr(SourceBook, "replaced", stopped_before_the_record)
+        code, first = sweep(config)
+        assert first["still_open"] == 2
+        assert live[0] not in (folder / "100" / "network.har").read_text()  # the copy is in place, unrecorded
+        monkeypatch.setattr(SourceBook, "replaced", recorded)
+        ledger = open_ledger(load_settings(config), migrate=False)
+        with ledger.transaction() as tx:  # the stopped run's claims lapse
+            tx.connection.execute(update(source_items).values(lease_owner=None, lease_until=None))
+        ledger.close()
+
+        code, summary = sweep(config)
+
+        assert code == 0, summary
+        assert summary["still_open"] == 0
+        assert count(config, events, events.c.type == "attachment_fetched") == 3  # 100, 101, 104: never a copy
+        assert count(config, source_items, source_items.c.result == "ours") == 2
+        assert all(idp.state(token).revoked for token in live)
+        assert (folder / "100" / NOTES_FILE).exists()
