@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from urllib.parse import unquote
 
-from responder.detect import gate
+from responder.detect import gate, names
 from responder.detect.scanner import TextIndex
 from responder.model import Observation
 from responder.readers.httpparts import (
@@ -32,10 +32,7 @@ from responder.readers.httpparts import (
 )
 from responder.secret import Secret
 
-# Every parameter name in names.PARAMS contains one of these (lower case).
-_NAME_ANCHORS = (
-    "token", "pass", "pwd", "secret", "code", "assertion", "samlresponse", "key", "bearer", "jwt", "session_id",
-)  # fmt: skip
+_NAME_ANCHORS = names.PARAM_NAME_ANCHORS
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _MAX_NAME = 48
 _MAX_TAG = 4096
@@ -88,15 +85,15 @@ ANCHORS = (
     "<input",
     "form-data",
 )
-URL_ANCHOR = "://"
 # Searched beside the anchors, only to rule out matches early: alone, one starts nothing.
 HELPER_ANCHORS = ('"value"',)
 # A URL `_urls` would expand: one with a query, a fragment or userinfo.
-MARKED_URL = re.compile(r"https?://[^\s\"'<>\\]*[?#@]")
+# The run stops at the first marker, possessively: a URL without one fails after one look at each character.
+MARKED_URL = re.compile(r"https?://[^\s\"'<>\\?#@]*+[?#@]")
 
 
 def expand(obs: Observation, index: TextIndex) -> Iterator[Observation]:
-    """`index`: the anchors of `obs`'s text (it holds at least ANCHORS and URL_ANCHOR)."""
+    """`index`: the anchors of `obs`'s text (it holds at least ANCHORS)."""
     text = index.text
     yield from _named_pairs(obs, index)
     yield from _header_lines(obs, index)
@@ -224,16 +221,14 @@ def _curl(obs: Observation, index: TextIndex) -> Iterator[Observation]:
 
 
 def _urls(obs: Observation, index: TextIndex) -> Iterator[Observation]:
-    text, lower = index.text, index.lower
-    for position in index.positions(URL_ANCHOR):
-        start = position - 5 if lower.startswith("https", position - 5) else position - 4
-        if start < 0 or not lower.startswith("http", start):
-            continue
-        # Most URLs in a body have no query, fragment or userinfo: one match rules them out. MARKED_URL matches
-        # exactly where the URL that _URL matches holds a `?`, `#` or `@`.
-        if MARKED_URL.match(text, start) is None:
-            continue
-        if (match := _URL.match(text, start)) is not None:
+    text = index.text
+    # Most URLs in a body have no query, fragment or userinfo. MARKED_URL matches exactly where the URL that
+    # _URL matches holds a `?`, `#` or `@`, and starts with a literal, which re searches for at C speed: only
+    # the URLs worth a look come back to Python.
+    after = 0
+    while (marked := MARKED_URL.search(text, after)) is not None:
+        after = marked.start() + 1  # a URL may start inside another one's match: every start is tried
+        if (match := _URL.match(text, marked.start())) is not None:
             yield from _url_params(obs, match.group(0), "url")
 
 
@@ -253,6 +248,8 @@ def _header(obs: Observation, name: str, value: str) -> Iterator[Observation]:
 
 def _url_params(obs: Observation, url: str, context: str) -> Iterator[Observation]:
     """URL parameters found inside text keep the text's field (a body or a log line) for their location."""
+    if not gate.url_may_carry(url):
+        return
     loc = obs.location
     where = Where(
         entry=loc.entry,

@@ -21,6 +21,21 @@ def value_has_token_shape(value: str) -> bool:
     return _TRIGGERS.search(value) is not None
 
 
+# A raw query names a PARAMS parameter only if it holds one of their anchors, whatever the style (`sessionId`,
+# `session-id` and `user[session_id]` normalise to `session_id`, so that anchor is searched as `session`).
+_PARAM_ANCHORS = tuple(anchor.partition("_")[0] for anchor in names.PARAM_NAME_ANCHORS)
+
+
+def url_may_carry(url: str) -> bool:
+    """Could any query or fragment parameter (or the userinfo) of `url` pass `param`? Percent-encoding can
+    hide an anchor or a token prefix, so an encoded URL always may. (A dozen `in` tests on a short string
+    beat one case-insensitive alternation, which re tries at every character.)"""
+    if "@" in url or "%" in url:
+        return True
+    lower = url.lower()
+    return any(anchor in lower for anchor in _PARAM_ANCHORS) or _TRIGGERS.search(url) is not None
+
+
 @lru_cache(maxsize=8192)
 def cookie_name(name: str) -> bool:
     if SUSPICIOUS_COOKIE_NAME.search(name):

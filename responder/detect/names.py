@@ -8,6 +8,11 @@ from functools import lru_cache
 
 from responder.model import Family, Kind
 
+# Every parameter name in PARAMS contains one of these (lower case; a test holds this true).
+PARAM_NAME_ANCHORS = (
+    "token", "pass", "pwd", "secret", "code", "assertion", "samlresponse", "key", "bearer", "jwt", "session_id",
+)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class NamedRule:

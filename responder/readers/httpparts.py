@@ -178,7 +178,7 @@ def _cookie_expiry(attributes: Iterable[str], seen_at: datetime | None) -> datet
 
 def url_observations(where: Where, url: str, *, context: str = "") -> Iterator[Observation]:
     """Query and fragment parameters of a URL, percent-decoded (the value as it would be sent)."""
-    if "?" not in url and "#" not in url and "@" not in url:
+    if ("?" not in url and "#" not in url and "@" not in url) or not gate.url_may_carry(url):
         return
     try:
         parts = urlsplit(url)
