@@ -8,6 +8,7 @@ import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -326,3 +327,50 @@ def test_logging_writes_to_the_current_stderr_not_a_closed_earlier_one(monkeypat
     monkeypatch.setattr(sys, "stderr", now)
     structlog.get_logger("test").warning("still_logging")
     assert "still_logging" in now.getvalue()
+
+
+OPAQUE = "Zk9/aW1+Rm9vYmFy" + T + "+x/y=="  # `/`, `+` and `=` change under form encoding
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # An upload sent with `curl --data-urlencode file@capture.txt`: one form-encoded line.
+        "file=GET+%2Fv1%2Fme+HTTP%2F1.1%0D%0AHost%3A+api.example.com%0D%0AAuthorization%3A+Bearer+"
+        + quote_plus(OPAQUE, safe="")
+        + "%0D%0A&submit=1\n",
+        # A log line that quotes an encoded header dump.
+        "2024-05-01 INFO forwarded headers=Authorization%3A%20Bearer%20" + quote(OPAQUE, safe="") + "\n",
+    ],
+)
+def test_url_encoded_text_is_decoded_and_its_credentials_redacted(tmp_path: Path, registry, scan, text: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "upload.txt"
+    path.write_text(text)
+    report, clean = _clean(registry, scan, path)
+    assert [(f.kind.value, f.value.reveal()) for f in report.findings] == [("access_token", OPAQUE)]
+    for form in (OPAQUE, quote(OPAQUE, safe=""), quote_plus(OPAQUE, safe=""), T):
+        assert form.encode() not in clean
+
+
+def test_a_form_field_holding_an_encoded_header_dump_is_scanned(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    body = "note=see+below&dump=Authorization%3A+Bearer+" + quote_plus(OPAQUE, safe="")
+    post = {"mimeType": "application/x-www-form-urlencoded", "text": body}
+    path = harbuild.write(tmp_path / "a.har", harbuild.har(harbuild.entry(method="POST", post=post)))
+    report, clean = _clean(registry, scan, path)
+    assert [f.value.reveal() for f in report.findings] == [OPAQUE]
+    assert T.encode() not in clean
+
+
+def test_a_plus_that_is_a_plus_never_makes_a_second_finding(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "x.log"
+    path.write_text(f"redirect=https%3A%2F%2Fapp.example.com%2F access_token={T}+more+{T}==\n")
+    report = scan(path)
+    assert [f.value.reveal() for f in report.findings] == [f"{T}+more+{T}=="]
+
+
+def test_a_short_password_in_an_encoded_form_is_redacted(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "form.log"
+    path.write_text("POST /login body=user%3Dbob%26password%3Dhunter2%26remember%3D1\n")
+    report, clean = _clean(registry, scan, path)
+    assert [(f.kind.value, f.value.reveal()) for f in report.findings] == [("password", "hunter2")]
+    assert b"hunter2" not in clean

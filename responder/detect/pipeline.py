@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from functools import cache
 from types import MappingProxyType
+from urllib.parse import unquote_plus
 
 from responder.detect import catalog, names
 from responder.detect.catalog import SUSPICIOUS_COOKIE_NAME, cookie_format
@@ -39,18 +42,49 @@ def detect(obs: Observation, claimed: Mapping[str, Family] = NO_CLAIMS) -> Itera
     seen: set[str] = set()
     field = obs.location.field
     if field is Field.EXTENSION or (field in _FREE_TEXT_FIELDS and not obs.location.name):  # vendor keys say nothing
-        index = text_index(obs.value.reveal())
-        if len(index.text) <= PREFILTER_MAX and not _holds_anchor(index):
-            return
-        if obs.context != "script":
-            for derived in expand(obs, index):
-                yield from _once(_named(derived, claimed), seen)
-        yield from _once(_anywhere(obs, index, strict=True), seen)
+        text = obs.value.reveal()
+        yield from _free_text(obs, text_index(text), claimed, seen)
+        if "%" in text and _URL_ENCODED.search(text) is not None:
+            yield from _url_encoded(obs, text, claimed, seen)
         return
     if _known_non_credential(obs, claimed):
         return
     yield from _once(_named(obs, claimed), seen)
     yield from _once(_anywhere(obs, text_index(obs.value.reveal()), strict=obs.location.field in FREE_TEXT), seen)
+
+
+def _free_text(
+    obs: Observation, index: TextIndex, claimed: Mapping[str, Family], seen: set[str]
+) -> Iterator[Candidate]:
+    if len(index.text) <= PREFILTER_MAX and not _holds_anchor(index):
+        return
+    if obs.context != "script":
+        for derived in expand(obs, index):
+            yield from _once(_named(derived, claimed), seen)
+    yield from _once(_anywhere(obs, index, strict=True), seen)
+
+
+# An encoded `:`, `=`, `&`, space or line break: text that went through a form or a URL on its way here (an
+# upload sent as `file=Authorization%3A+Bearer+…`, a logged query string). Its header lines and pairs show
+# only once it is decoded.
+_URL_ENCODED = re.compile(r"%(?:3[ad]|2[06]|0[ad])", re.IGNORECASE)
+
+
+def _url_encoded(obs: Observation, text: str, claimed: Mapping[str, Family], seen: set[str]) -> Iterator[Candidate]:
+    """The credentials only the decoded text shows. Where a `+` was a plus (base64), not a space, decoding
+    cuts a token the raw text showed whole: a value with a space, or a part of a value found already, is
+    such a cut and is left out."""
+    decoded = unquote_plus(text)
+    if decoded == text:
+        return
+    found = tuple(seen)
+    for candidate in _free_text(replace(obs, value=Secret(decoded)), text_index(decoded), claimed, seen):
+        value = candidate.value.reveal()
+        if not _SPACE.search(value) and not any(value in whole for whole in found):
+            yield candidate
+
+
+_SPACE = re.compile(r"\s")
 
 
 def text_index(text: str) -> TextIndex:

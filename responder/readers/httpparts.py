@@ -250,6 +250,8 @@ def body_observations(where: Where, text: str, mime: str) -> Iterator[Observatio
         for name, value in parse_qsl(text, keep_blank_values=False):
             if gate.param(name, value):
                 yield where.observe(Field.FORM, name, value)
+        if "%" in text:  # a field may hold encoded text (`file=Authorization%3A+Bearer+…`): decoded there
+            yield where.observe(Field.BODY, "", text, context="form")
         return
     mime = mime.lower()
     if "css" in mime:  # stylesheets carry no credentials

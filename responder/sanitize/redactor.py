@@ -98,11 +98,17 @@ class TextRedactor:
         short_values = [fragment for fragment, form in by_length if len(form) < SHORT]
         branches = []
         if long_values:
-            branches.append(r"(?<![A-Za-z0-9])(?:" + "|".join(long_values) + r")(?![A-Za-z0-9])")
+            # Not inside a longer word, unless a percent escape ends just before (`Bearer%20<token>`).
+            branches.append(
+                r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))(?:" + "|".join(long_values) + r")(?![A-Za-z0-9])"
+            )
         if short_values:
             # A short value (a password like "test") only where it stands alone as a value: after = : " '
             # or a space, and before a delimiter or the end, never inside prose or a path.
-            branches.append(r"(?<![^=:\"'\s])(?:" + "|".join(short_values) + r")(?=$|[&;\"',}\]\r\n])")
+            # An encoded `=`, `:` or space counts as that character (`password%3Dtest` in an encoded form).
+            branches.append(
+                r"(?:(?<![^=:\"'\s])|(?<=%3[dDaA])|(?<=%20))(?:" + "|".join(short_values) + r")(?=$|[&;\"',}\]\r\n%])"
+            )
         self._pattern = re.compile("|".join(branches)) if branches else None
         self._bytes_pattern = (
             re.compile(self._pattern.pattern.encode("utf-8", "surrogateescape")) if self._pattern else None
