@@ -374,3 +374,29 @@ def test_a_short_password_in_an_encoded_form_is_redacted(tmp_path: Path, registr
     report, clean = _clean(registry, scan, path)
     assert [(f.kind.value, f.value.reveal()) for f in report.findings] == [("password", "hunter2")]
     assert b"hunter2" not in clean
+
+
+def test_text_that_is_not_utf8_is_scanned_and_cleaned(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "latin1.log"  # a Latin-1 log: é and ä are single bytes that are not UTF-8
+    path.write_bytes(
+        b"caf\xe9 POST /login\npassword=p\xe4ssw0rdXYZ123&user=bob\nAuthorization: Bearer " + T.encode() + b"\n"
+    )
+    report, clean = _clean(registry, scan, path)
+    assert sorted(f.kind.value for f in report.findings) == ["access_token", "password"]
+    assert b"ssw0rdXYZ123" not in clean
+    assert T.encode() not in clean
+    assert clean.startswith(b"caf\xe9 POST")  # everything else byte for byte
+
+
+@pytest.mark.parametrize(
+    ("head", "reader"),
+    [
+        # A stored (uncompressed) zip shows its HAR member's `"log"`; a `(` among its CRC and time bytes once
+        # made it look like JSONP, and the HAR reader then fell back to reading the zip as text.
+        (b"PK\x03\x04\x14\x00\x00\x00(\x00" + b"inner/a.har" + b'{"log": {"entries": []}}', "archive"),
+        (b'callback({"log": {"entries": []}})', "har"),
+        (b'\xef\xbb\xbf{"log": {"entries": []}}', "har"),
+    ],
+)
+def test_the_reader_is_chosen_by_magic_bytes_first(registry, head: bytes, reader: str) -> None:  # type: ignore[no-untyped-def]
+    assert registry.choose(head, "upload").name == reader

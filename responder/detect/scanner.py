@@ -20,6 +20,7 @@ TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # every later position of the lower-cased text against the text.
 _DOTTED_CAPITAL_I = "\u0130"
 _NONE: tuple[int, ...] = ()
+_SURROGATE_TO_REPLACEMENT = dict.fromkeys(range(0xDC80, 0xDD00), "\ufffd")  # what surrogateescape makes of bytes
 # The automaton reports all matches of a call at once (a Python tuple each): a text is searched in windows so
 # that a body made of anchors costs bounded memory beyond the 8 bytes kept per position.
 WINDOW = 1 << 20
@@ -97,7 +98,12 @@ class AnchorSearch:
         of_text, of_bytes = self._automata
         if window.isascii():
             return of_bytes.find_matches_as_indexes(window.encode("ascii"), overlapping=True)
-        return of_text.find_matches_as_indexes(window, overlapping=True)
+        try:
+            return of_text.find_matches_as_indexes(window, overlapping=True)
+        except UnicodeEncodeError:
+            # Text that was not UTF-8 (a Latin-1 log) keeps its bytes as lone surrogates, which the automaton
+            # cannot take: each becomes U+FFFD, one character for one, so every position stays the same.
+            return of_text.find_matches_as_indexes(window.translate(_SURROGATE_TO_REPLACEMENT), overlapping=True)
 
 
 def matches_at(text: str, starts: Iterable[int], pattern: re.Pattern[str], *, boundary: bool = True) -> Iterator[str]:

@@ -37,7 +37,9 @@ class ArchiveReader:
     name: ClassVar[str] = "archive"
 
     def sniff(self, head: bytes, filename: str) -> int:
-        return 95 if head.startswith(GZIP_MAGIC) else 80 if head.startswith(ZIP_MAGIC) else 0
+        # The magic bytes are unambiguous: they win over a stored (uncompressed) HAR member whose `"log"` shows
+        # (90); a Fiddler session archive (a zip too) is claimed by the SAZ reader (95).
+        return 95 if head.startswith(GZIP_MAGIC) else 92 if head.startswith(ZIP_MAGIC) else 0
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[Observation]:
         if ctx.read_inner is None:

@@ -31,6 +31,7 @@ from responder.readers.httpparts import (
     url_observations,
 )
 from responder.readers.jsonstream import (
+    JSONP_HEAD,
     MAX_NESTING,
     READ_SIZE,
     JsonStream,
@@ -46,7 +47,7 @@ class HarReader:
 
     def sniff(self, head: bytes, filename: str) -> int:
         text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-        if b'"log"' in head[:2048] and (text.startswith(b"{") or b"(" in text[:64]):
+        if b'"log"' in head[:2048] and (text.startswith(b"{") or JSONP_HEAD.match(text) is not None):
             return 90
         if filename.lower().endswith(".har"):
             return 60
@@ -248,12 +249,14 @@ def _vendor_fields(
     seen_at: datetime | None,
     ctx: ReadContext,
 ) -> Iterator[Observation]:
-    """Exporter-specific `_*` fields (and unknown keys) may hold URLs, headers or bodies: scan their strings."""
+    """Exporter-specific `_*` fields may hold URLs, headers or bodies: scan their strings."""
     for side, container in ((Side.NONE, entry), (Side.REQUEST, request), (Side.RESPONSE, response)):
         where: Where | None = None
-        for key, value in container.items():
-            # Falsy values (null, "", [], {}, 0, false) hold nothing; this runs for every key of every entry.
-            if not value or key[:1] != "_" or key == "_webSocketMessages":
+        # The `_` keys are picked in C: this runs for every key of every entry.
+        for key in filter(_VENDOR_KEY, container):
+            value = container[key]
+            # Falsy values (null, "", [], {}, 0, false) hold nothing.
+            if not value or key == "_webSocketMessages":
                 continue
             if isinstance(value, str):
                 text = value
@@ -269,6 +272,7 @@ def _vendor_fields(
                 yield where.observe(Field.EXTENSION, key, text)
 
 
+_VENDOR_KEY = operator.methodcaller("startswith", "_")
 _dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 _BOM = b"\xef\xbb\xbf"
-_JSONP_HEAD = re.compile(rb"^\s*[A-Za-z_$][\w$.]*\s*\(\s*")
+JSONP_HEAD = re.compile(rb"^\s*[A-Za-z_$][\w$.]*\s*\(\s*")
 _TAIL_WINDOW = 4096
 
 
@@ -29,7 +29,7 @@ def detect_framing(path: Path) -> Framing:
         head = handle.read(4096)
         start = len(_BOM) if head.startswith(_BOM) else 0
         end = size
-        match = _JSONP_HEAD.match(head[start:])
+        match = JSONP_HEAD.match(head[start:])
         if match:
             start += match.end()
             handle.seek(max(0, size - _TAIL_WINDOW))

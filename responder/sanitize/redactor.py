@@ -22,10 +22,12 @@ def marker(finding: Finding) -> str:
 
 
 def _percent_forms(value: str) -> Iterable[str]:
-    """How URLs and forms encode a value (matched with hex digits in either case)."""
-    yield quote(value, safe="")
-    yield quote(value, safe="/")
-    yield quote_plus(value, safe="")
+    """How URLs and forms encode a value (matched with hex digits in either case). A value read from text
+    that was not UTF-8 keeps its bytes as surrogates: they are encoded as those bytes."""
+    raw = value.encode("utf-8", "surrogateescape")
+    yield quote(raw, safe="")
+    yield quote(raw, safe="/")
+    yield quote_plus(raw, safe="")
 
 
 def _variants(finding: Finding) -> Iterable[tuple[str, str, bool]]:
