@@ -13,7 +13,9 @@ from functools import lru_cache
 from responder.detect import names
 from responder.detect.catalog import COOKIES, SUSPICIOUS_COOKIE_NAME
 
-_TRIGGERS = re.compile(r"eyJ|ya29\.|1//0|AIza|xox[a-z]-|gh[pousr]_|github_pat_|glpat-|[01]\.A")
+# Every branch starts with a literal character, so re skips ahead to those characters at C speed (a branch
+# that starts with a class, such as `[01]\.A`, makes it try every position: twice as slow).
+_TRIGGERS = re.compile(r"eyJ|ya29\.|1//0|AIza|xox[a-z]-|gh[pousr]_|github_pat_|glpat-|0\.A|1\.A")
 
 
 def value_has_token_shape(value: str) -> bool:

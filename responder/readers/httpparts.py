@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator
+import operator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from itertools import compress
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from responder.detect import gate
@@ -134,7 +137,20 @@ class Where:
         )
 
 
+_PATH_END = re.compile(r"[?#]")
+_UNUSUAL_NETLOC = ":@[]?#\\%"
+
+
 def host_and_path(url: str) -> tuple[str, str]:
+    """The host (with a port other than none) and the path. An http(s) URL with a plain host name is split
+    here; anything else (a port, userinfo, IPv6, another scheme) goes through urllib."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("https", "http") and url.isprintable():  # urllib drops tabs and line breaks
+        slash = rest.find("/")
+        netloc, tail = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+        if netloc and not any(c in netloc for c in _UNUSUAL_NETLOC):
+            end = _PATH_END.search(tail)
+            return netloc.lower(), tail if end is None else tail[: end.start()]
     try:
         parts = urlsplit(url)
         return (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else ""), parts.path
@@ -217,12 +233,22 @@ def _header_role(raw_name: str) -> tuple[int, str, str]:
     return (_NAMED if gate.header_name(name) else _SHAPE_ONLY), name, lowered
 
 
-def header_observations(where: Where, headers: Iterable[tuple[str, str]]) -> Iterator[Observation]:
-    for raw_name, value in headers:
+# Raw header names already known to be skipped: a message's list is thinned in C before the loop below.
+_SKIPPED_NAMES: set[str] = set()
+_FIRST = operator.itemgetter(0)
+
+
+def header_observations(where: Where, headers: Sequence[tuple[str, str]]) -> Iterator[Observation]:
+    kept: Iterable[tuple[str, str]] = headers
+    if _SKIPPED_NAMES:
+        kept = compress(headers, map(operator.not_, map(_SKIPPED_NAMES.__contains__, map(_FIRST, headers))))
+    for raw_name, value in kept:
         if not value:
             continue
         role, name, lowered = _header_role(raw_name)
         if role == _SKIP:
+            if len(_SKIPPED_NAMES) < 4096:
+                _SKIPPED_NAMES.add(raw_name)
             continue
         if role == _COOKIE:
             for cookie_name, cookie_value in split_cookie_header(value):
