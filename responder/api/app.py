@@ -32,6 +32,7 @@ from responder.service import Responder
 from responder.settings import Settings
 from responder.sources.pipeline import TicketWork
 from responder.sources.runner import SourceRunner
+from responder.spool import process_spool, remove_dead_spools
 
 log = structlog.get_logger("responder.api")
 
@@ -115,7 +116,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
         keys=ApiKeys(settings.api_keys),
         metrics=metrics,
         engine=responder.engine(on_finish=metrics.action_finished),
-        spool_dir=_private_dir(settings.data_dir / "spool"),
+        spool_dir=_upload_spool(settings.data_dir / "spool" / "uploads"),
         sanitized_dir=_private_dir(settings.data_dir / "sanitized"),
     )
     engine_on = settings.serve.engine if run_engine is None else run_engine
@@ -164,6 +165,13 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
         app.include_router(module.router)
     page.install(app, settings)  # the panic page's session-signing key and templates
     return app
+
+
+def _upload_spool(base: Path) -> Path:
+    """This process's own upload spool; those of processes gone from this host (killed mid-upload, their
+    raw captures still there) are removed first."""
+    remove_dead_spools(base)
+    return _private_dir(process_spool(base, owner_name()))
 
 
 def _private_dir(path: Path) -> Path:

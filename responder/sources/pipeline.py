@@ -33,6 +33,7 @@ from responder.service import Responder
 from responder.settings import SourceConfig
 from responder.sources import notes, retry
 from responder.sources.captures import HEAD_BYTES, CaptureFilter, looks_like_capture
+from responder.spool import process_spool, remove_dead_spools
 
 log = structlog.get_logger("responder.sources")
 
@@ -81,8 +82,8 @@ class TicketWork:
         # Raw captures sit only in this process's own spool, for one step; a process killed mid-step leaves its
         # spool behind, so the spools of processes gone from this host are removed here.
         spools = responder.settings.data_dir / "spool" / "sources"
-        self._spool = spools / owner.replace("/", "~")
-        _remove_dead_spools(spools)
+        self._spool = process_spool(spools, owner)
+        remove_dead_spools(spools)
         # A sweep or worker killed on this host left leases behind: its process is gone, so take them back now
         # instead of waiting for them to lapse.
         self._book.reclaim_from_dead(owner_alive)
@@ -318,14 +319,6 @@ class TicketWork:
         self.stats.retried += 1
         self._book.later(item, self._clock() + timedelta(seconds=wait), detail, count=True)
         log.warning("item_step_failed", item=item.id, source=item.source, state=item.state, error=detail)
-
-
-def _remove_dead_spools(spools: Path) -> None:
-    if not spools.is_dir():
-        return
-    for spool in spools.iterdir():
-        if spool.is_dir() and not owner_alive(spool.name.replace("~", "/")):
-            shutil.rmtree(spool, ignore_errors=True)
 
 
 def _sha256(path: Path) -> str:

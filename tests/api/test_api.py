@@ -95,7 +95,7 @@ def test_an_upload_over_the_limit_is_refused_with_413(service_settings: Callable
 
         streamed = client.post("/v1/artifacts", content=chunks(), headers=bearer("uploader"))  # no Content-Length
         assert streamed.status_code == 413
-        assert list(Path(settings.data_dir, "spool").iterdir()) == []
+        assert [p for p in Path(settings.data_dir, "spool").rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.parametrize(
@@ -201,3 +201,26 @@ def test_metrics_count_findings_and_outcomes(client: TestClient, idp: FakeIdP, t
     assert "responder_revocation_latency_seconds_count 1.0" in text
     assert "responder_queue_depth 0.0" in text
     assert token not in text
+
+
+def test_a_dead_processs_upload_spool_is_removed_at_start(service_settings: Callable[..., Settings]) -> None:
+    import socket
+
+    from responder.leases import process_tag
+
+    settings = service_settings()
+    uploads = settings.data_dir / "spool" / "uploads"
+    namespace = process_tag().split(".")[1]
+    dead = uploads / f"{socket.gethostname()[:60]}~999999.{namespace}~abcdef"  # killed mid-upload: no such pid
+    elsewhere = uploads / f"another-host~123.{namespace}~abcdef"  # another host's process may be alive
+    for spool in (dead, elsewhere):
+        spool.mkdir(parents=True)
+        (spool / "0123-capture.har").write_text("raw capture with live tokens")
+
+    app = create_app(settings, run_engine=False)
+
+    assert not dead.exists()
+    assert (elsewhere / "0123-capture.har").exists()
+    own = Path(app.state.responder.spool_dir)
+    assert own.parent == uploads
+    assert own.stat().st_mode & 0o777 == 0o700
