@@ -418,6 +418,8 @@ class SourceBook:
             values.update(lease_owner=None, lease_until=None)
         if result is not None:
             values["result"] = result
+        if result == "ours":  # listed as a new attachment before the copy was recorded: it is ours all the same
+            values["origin"] = "ours"
         return _update_held(tx, item, values)
 
     # ---- reads --------------------------------------------------------------------------------------------

@@ -314,5 +314,6 @@ def test_a_crash_after_the_copy_is_in_place_but_before_it_is_recorded_never_scan
         assert summary["still_open"] == 0
         assert count(config, events, events.c.type == "attachment_fetched") == 3  # 100, 101, 104: never a copy
         assert count(config, source_items, source_items.c.result == "ours") == 2
+        assert count(config, source_items, source_items.c.origin == "sweep") == 4  # the copies count as ours
         assert all(idp.state(token).revoked for token in live)
         assert (folder / "100" / NOTES_FILE).exists()
