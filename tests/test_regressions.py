@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -400,3 +401,50 @@ def test_text_that_is_not_utf8_is_scanned_and_cleaned(tmp_path: Path, registry, 
 )
 def test_the_reader_is_chosen_by_magic_bytes_first(registry, head: bytes, reader: str) -> None:  # type: ignore[no-untyped-def]
     assert registry.choose(head, "upload").name == reader
+
+
+# Found by fuzzing scan + sanitize (mutated corpus HARs, logs, archives).
+
+
+def test_a_value_after_a_json_escaped_equals_sign_is_redacted_in_a_broken_har(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "broken.har"  # entry 0 parses (the HAR reader decodes \u003d); then the JSON breaks
+    path.write_bytes(
+        b'{"log": {"entries": [{"request": {"method": "GET", "url": '
+        b'"https://idp.example.com/cb?token\\u003d' + T.encode() + b'", "headers": []}}, BROKEN'
+    )
+    report, clean = _clean(registry, scan, path)
+    assert [f.value.reveal() for f in report.findings] == [T]
+    assert T.encode() not in clean
+
+
+@pytest.mark.parametrize("filler", range(30, 48))
+def test_the_context_before_a_value_survives_the_streaming_cut(tmp_path: Path, registry, scan, filler: int) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "cut.log"  # the cut of the streaming rewrite lands in or next to the `%3D` before the value
+    path.write_bytes(b"password%3Dxp7rpCtu%0A" + b"-" * filler)
+    report, clean = _clean(registry, scan, path)
+    assert [f.value.reveal() for f in report.findings] == ["xp7rpCtu"]
+    assert b"xp7rpCtu" not in clean
+
+
+def test_a_long_run_of_spaces_in_a_header_line_costs_linear_time(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "spaces.log"  # took 44 s at 40 KB (the value regex backtracked over the spaces)
+    path.write_bytes(b"Authorization: Bearer " + T.encode() + b" " * 400_000 + b"def\nCookie:" + b" " * 400_000 + b"\n")
+    started = time.process_time()
+    report = scan(path)
+    assert time.process_time() - started < 5  # linear: well under a second here
+    assert report.readable
+
+
+def test_a_cookie_or_bearer_longer_than_any_server_takes_is_no_credential(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "huge.log"
+    path.write_bytes(b"Cookie: session=7uXpa" + b"&a" * 100_000 + b"\nAuthorization: Bearer " + b"xY" * 20_000 + b"\n")
+    assert scan(path).findings == ()
+
+
+def test_a_value_longer_than_the_pair_limit_is_not_cut_into_a_finding(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "long.log"  # a 16 KiB prefix of it used to be the finding, and the copy kept all of it
+    path.write_bytes(b"password=Jn" + b"A" * 20_000 + b"\n")
+    report, clean = _clean(registry, scan, path)
+    assert all(len(f.value.reveal()) <= 16_384 for f in report.findings)
+    for finding in report.findings:
+        assert finding.value.reveal().encode() not in clean

@@ -38,7 +38,7 @@ _MAX_NAME = 48
 _MAX_TAG = 4096
 _AFTER_NAME = re.compile(
     r"""\]?(?:\\?["'])?[ \t]*([:=])[ \t]*(?:"((?:[^"\\\r\n]|\\.){1,16384}?)"|'((?:[^'\\\r\n]|\\.){1,16384}?)'"""
-    r"""|\\"((?:[^"\\]|\\[^"]){1,16384}?)\\"|([^"'&\s<>,;#}{()\\]{1,16384}))"""
+    r"""|\\"((?:[^"\\]|\\[^"]){1,16384}?)\\"|([^"'&\s<>,;#}{()\\]{1,16384}+)(?![^"'&\s<>,;#}{()\\]))"""
 )
 _HEADER_NAMES = (
     "authorization",
@@ -58,7 +58,9 @@ _HEADER_NAMES = (
     "referer",
 )
 _HEADER_ANCHORS = ("authorization", "cookie", "api-key", "apikey", "-token", "subscription-key", "location", "referer")
-_HEADER_LINE_VALUE = re.compile(r"[ \t]*:[ \t]*([^\r\n]+?)[ \t]*(?:\r?\n|$)")
+# The value runs to the line's end and is stripped in Python: a lazy value followed by `[ \t]*` and the line
+# end backtracks quadratically over a long run of spaces.
+_HEADER_LINE_VALUE = re.compile(r"[ \t]*:[ \t]*([^\r\n]+)")
 _LINE_PREFIX = re.compile(r"[ \t>*<|+-]*")
 _CURL_HEADER = re.compile(r"""(?:-H|--header)\s+(['"])([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(.*?)\1""", re.IGNORECASE)
 _CURL_USER = re.compile(r"""(?:-u|--user)\s+(['"]?)([^\s'":]+:[^\s'"]*)\1""")
@@ -195,7 +197,8 @@ def _header_lines(obs: Observation, index: TextIndex) -> Iterator[Observation]:
             if name not in _HEADER_NAMES or (match := _HEADER_LINE_VALUE.match(text, end)) is None:
                 continue
             seen.add(start)
-            yield from _header(obs, name, match.group(1))
+            if value := match.group(1).rstrip(" \t"):
+                yield from _header(obs, name, value)
 
 
 def _curl(obs: Observation, index: TextIndex) -> Iterator[Observation]:

@@ -34,6 +34,9 @@ PREFILTER_MAX = sys.maxsize
 
 
 NO_CLAIMS: Mapping[str, Family] = MappingProxyType({})
+# Browsers keep a cookie to 4 KiB and servers refuse header lines over 8-16 KiB: a longer "cookie" or
+# "Authorization" value is no credential anyone can replay (and would only make the sanitizer's pattern huge).
+MAX_HEADER_CREDENTIAL = 16 * 1024
 
 
 def detect(obs: Observation, claimed: Mapping[str, Family] = NO_CLAIMS) -> Iterator[Candidate]:
@@ -164,6 +167,8 @@ def _authorization(obs: Observation) -> Iterator[Candidate]:
     raw = obs.value.reveal().strip()
     scheme, _, credential = raw.partition(" ")
     credential = credential.strip()
+    if len(credential) > MAX_HEADER_CREDENTIAL:
+        return
     if not credential:  # a bare token with no scheme
         scheme, credential = "", scheme
     lowered = scheme.lower()
@@ -198,7 +203,7 @@ def _cookie(
     obs: Observation, *, catalogued_only: bool = False, claimed: Mapping[str, Family] = NO_CLAIMS
 ) -> Iterator[Candidate]:
     name, value = obs.location.name, obs.value.reveal()
-    if is_placeholder(value) or len(value) < 4:
+    if is_placeholder(value) or not 4 <= len(value) <= MAX_HEADER_CREDENTIAL:
         return
     row = cookie_format(name, obs.location.host, value, _family_of(obs.location.host, claimed))
     if row is not None:
@@ -216,7 +221,7 @@ def _cookie(
 
 def _header(obs: Observation, name: str) -> Iterator[Candidate]:
     value = obs.value.reveal().strip()
-    if is_placeholder(value):
+    if is_placeholder(value) or len(value) > MAX_HEADER_CREDENTIAL:
         return
     rule = names.API_KEY_HEADERS.get(name)
     if rule is not None:

@@ -11,6 +11,7 @@ from urllib.parse import quote, quote_plus
 
 from responder.model import Finding, Kind
 
+CONTEXT = 8  # bytes of look-behind the pattern may need before a value (`\u003d` is 6)
 SHORT = 8  # shorter values are replaced only where they stand alone as a field value, not inside words
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _JSON_ESCAPE = re.compile(r"\\/|\\u[0-9A-Fa-f]{4}")
@@ -100,16 +101,21 @@ class TextRedactor:
         short_values = [fragment for fragment, form in by_length if len(form) < SHORT]
         branches = []
         if long_values:
-            # Not inside a longer word, unless a percent escape ends just before (`Bearer%20<token>`).
+            # Not inside a longer word, unless a percent or JSON escape ends just before (`Bearer%20<token>`,
+            # `token\u003d<token>`).
             branches.append(
-                r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))(?:" + "|".join(long_values) + r")(?![A-Za-z0-9])"
+                r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))(?:"
+                + "|".join(long_values)
+                + r")(?![A-Za-z0-9])"
             )
         if short_values:
             # A short value (a password like "test") only where it stands alone as a value: after = : " '
             # or a space, and before a delimiter or the end, never inside prose or a path.
-            # An encoded `=`, `:` or space counts as that character (`password%3Dtest` in an encoded form).
+            # An encoded `=`, `:` or space counts as that character (`password%3Dtest`, `password\u003dtest`).
             branches.append(
-                r"(?:(?<![^=:\"'\s])|(?<=%3[dDaA])|(?<=%20))(?:" + "|".join(short_values) + r")(?=$|[&;\"',}\]\r\n%])"
+                r"(?:(?<![^=:\"'\s])|(?<=%3[dDaA])|(?<=%20)|(?<=\\u003[dDaA]))(?:"
+                + "|".join(short_values)
+                + r")(?=$|[&;\"',}\]\r\n%\\])"
             )
         self._pattern = re.compile("|".join(branches)) if branches else None
         self._bytes_pattern = (
@@ -135,14 +141,15 @@ class TextRedactor:
     def redact_bytes(self, data: bytes) -> bytes:
         return self.redact_prefix(data, len(data))[0]
 
-    def redact_prefix(self, data: bytes, cut: int) -> tuple[bytes, int]:
-        """Redact data[:n] for the smallest n >= cut that splits no match; returns (output, n). Streaming
-        callers carry data[n:] over to the next chunk, so a value straddling a chunk edge is still whole."""
+    def redact_prefix(self, data: bytes, cut: int, start: int = 0) -> tuple[bytes, int]:
+        """Redact data[start:n] for the smallest n >= cut that splits no match; returns (output, n). Streaming
+        callers carry data[n:] over to the next chunk, so a value straddling a chunk edge is still whole, and
+        pass the bytes before it too (as data[:start], CONTEXT of them) for the pattern's look-behind."""
         if self._bytes_pattern is None:
-            return data[:cut], cut
+            return data[start:cut], cut
         out: list[bytes] = []
-        position = 0
-        for match in self._bytes_pattern.finditer(data):
+        position = start
+        for match in self._bytes_pattern.finditer(data, start):
             if match.start() >= cut:
                 break
             out.append(data[position : match.start()])

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from responder.interfaces import Redactor
+from responder.sanitize.redactor import CONTEXT
 
 CHUNK = 1 << 20
 
@@ -15,14 +16,16 @@ def rewrite_text(path: Path, out: BinaryIO, redactor: Redactor) -> None:
     rest (at least as long as the longest value) into the next round, so no value is ever split."""
     keep = redactor.longest + 2
     carry = b""
+    context = 0  # bytes at the head of `carry` that were written already: look-behind only (`%3D` before a value)
     with path.open("rb") as handle:
         while True:
             chunk = handle.read(CHUNK)
             buffer = carry + chunk
             if not chunk:
-                out.write(redactor.redact_bytes(buffer))
+                out.write(redactor.redact_prefix(buffer, len(buffer), context)[0])
                 return
-            cut = max(0, len(buffer) - keep)
-            cleaned, consumed = redactor.redact_prefix(buffer, cut)
+            cut = max(context, len(buffer) - keep)
+            cleaned, consumed = redactor.redact_prefix(buffer, cut, context)
             out.write(cleaned)
-            carry = buffer[consumed:]
+            context = min(CONTEXT, consumed)
+            carry = buffer[consumed - context :]
