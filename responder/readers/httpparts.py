@@ -276,8 +276,9 @@ def body_observations(where: Where, text: str, mime: str) -> Iterator[Observatio
         for name, value in parse_qsl(text, keep_blank_values=False):
             if gate.param(name, value):
                 yield where.observe(Field.FORM, name, value)
-        if "%" in text:  # a field may hold encoded text (`file=Authorization%3A+Bearer+…`): decoded there
-            yield where.observe(Field.BODY, "", text, context="form")
+            elif ": " in value or "=" in value or "\n" in value:
+                # A field holding text (`dump=Authorization%3A+Bearer+…`, decoded here): read as free text.
+                yield where.observe(Field.BODY, "", value, context="form-field")
         return
     mime = mime.lower()
     if "css" in mime:  # stylesheets carry no credentials
