@@ -448,3 +448,44 @@ def test_a_value_longer_than_the_pair_limit_is_not_cut_into_a_finding(tmp_path: 
     assert all(len(f.value.reveal()) <= 16_384 for f in report.findings)
     for finding in report.findings:
         assert finding.value.reveal().encode() not in clean
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"password%3Dab%E9cdefghijkl%26user%3Dalice\n",  # %E9: Latin-1, not UTF-8, once decoded
+        b"Authorization%3A%20Bearer%20abcdef%E9ghijklmnopqrstu\n",
+    ],
+)
+def test_an_invalid_utf8_escape_in_encoded_text_is_redacted(tmp_path: Path, registry, scan, line: bytes) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "encoded.log"
+    path.write_bytes(line)
+    report, clean = _clean(registry, scan, path)
+    assert len(report.findings) == 1
+    assert b"%E9" not in clean
+    assert scan(clean_path := tmp_path / "clean" / "encoded.log").findings == (), clean_path
+
+
+def test_a_value_after_a_twice_encoded_separator_is_redacted(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    once = quote(f"Host: api.example.com\nCookie: a=b; sid=ghp_{T}\n", safe="")
+    url = "https://api.example.com/log?msg=" + quote(once, safe="")  # the query holds it encoded twice
+    entry = harbuild.entry(url=url)
+    entry["request"]["queryString"] = [{"name": "msg", "value": once}]
+    path = harbuild.write(tmp_path / "a.har", harbuild.har(entry))
+    report, clean = _clean(registry, scan, path)
+    assert report.findings
+    assert T.encode() not in clean
+
+
+@pytest.mark.parametrize("offset", [-40, -20, -5, 0, 10])
+def test_a_long_encoded_line_is_cut_between_escapes_not_inside_a_token(
+    tmp_path: Path, registry, scan, offset: int
+) -> None:  # type: ignore[no-untyped-def]
+    value = "ZTSKMdR5l0588ZPzFCe1F4cR3qW0B8Ih"
+    encoded = quote(f"Host: api.example.com\nCookie: session={value}; csrftoken=abc\n", safe="").encode()
+    at = encoded.find(value.encode())
+    path = tmp_path / "long.log"  # one line over the text reader's 1 MiB window; the value sits at its edge
+    path.write_bytes(b"x%20" * (((1 << 20) + offset - at) // 4) + encoded + b"x%20" * 1000 + b"\n")
+    report, clean = _clean(registry, scan, path)
+    assert [f.value.reveal() for f in report.findings] == [value]
+    assert value.encode() not in clean

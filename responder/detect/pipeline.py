@@ -77,7 +77,7 @@ def _url_encoded(obs: Observation, text: str, claimed: Mapping[str, Family], see
     """The credentials only the decoded text shows. Where a `+` was a plus (base64), not a space, decoding
     cuts a token the raw text showed whole: a value with a space, or a part of a value found already, is
     such a cut and is left out."""
-    decoded = unquote_plus(text)
+    decoded = unquote_plus(text, errors="surrogateescape")  # `%E9` stays that byte, so the copy can match it
     if decoded == text:
         return
     found = tuple(seen)

@@ -88,7 +88,23 @@ def _line_observations(handle: BinaryIO, ctx: ReadContext) -> Iterator[Observati
             pending_name = None
 
 
-_SEPARATORS = (b" ", b"\t", b";", b"&", b",", b'"', b"'", b"<", b">")
+# Where an over-long line may be cut: after a byte that never sits inside a token, or after the escape of one
+# (a form- or URL-encoded line has no raw space, `&` or line break, only `%20`, `%26`, `%0A`…).
+_ESCAPED = ("20", "0A", "0a", "0D", "0d", "26", "3B", "3b", "2C", "2c", "22", "27")
+_SEPARATORS: tuple[bytes, ...] = (
+    *(b" ", b"\t", b";", b"&", b",", b'"', b"'", b"<", b">"),
+    *(f"%{code}".encode() for code in _ESCAPED),
+)
+
+
+def _after_last_separator(buffer: bytes, lo: int, hi: int) -> int:
+    """The end of the last separator that lies wholly in buffer[lo:hi], or -1."""
+    return max((i + len(sep) for sep in _SEPARATORS if (i := buffer.rfind(sep, lo, hi)) >= 0), default=-1)
+
+
+def _after_first_separator(buffer: bytes, lo: int, hi: int) -> int:
+    """The end of the first separator that lies wholly in buffer[lo:hi], or hi."""
+    return min((i + len(sep) for sep in _SEPARATORS if (i := buffer.find(sep, lo, hi)) >= 0), default=hi)
 
 
 def _numbered_lines(handle: BinaryIO) -> Iterator[tuple[int, str]]:
@@ -99,11 +115,12 @@ def _numbered_lines(handle: BinaryIO) -> Iterator[tuple[int, str]]:
         number += 1
         buffer = raw
         while not buffer.endswith(b"\n") and len(buffer) >= WINDOW:
-            cut = max(buffer.rfind(sep, WINDOW - OVERLAP, WINDOW) for sep in _SEPARATORS) + 1 or WINDOW
+            cut = _after_last_separator(buffer, WINDOW - OVERLAP, WINDOW)
+            cut = cut if cut > 0 else WINDOW
             yield number, buffer[:cut].decode("utf-8", "surrogateescape")
             # The next window re-reads up to OVERLAP bytes before the cut (context such as "Bearer "),
             # starting just after a separator so it never begins inside a token.
             back = cut - OVERLAP // 2
-            start = min((i + 1 for sep in _SEPARATORS if 0 <= (i := buffer.find(sep, back, cut)) < cut), default=cut)
+            start = _after_first_separator(buffer, back, cut)
             buffer = buffer[start:] + handle.readline(WINDOW)
         yield number, buffer.decode("utf-8", "surrogateescape").rstrip("\r\n")

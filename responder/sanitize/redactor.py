@@ -102,9 +102,9 @@ class TextRedactor:
         branches = []
         if long_values:
             # Not inside a longer word, unless a percent or JSON escape ends just before (`Bearer%20<token>`,
-            # `token\u003d<token>`).
+            # `token\u003d<token>`, twice encoded `sid%253D<token>`).
             branches.append(
-                r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))(?:"
+                r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2})|(?<=%25[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))(?:"
                 + "|".join(long_values)
                 + r")(?![A-Za-z0-9])"
             )
@@ -113,7 +113,7 @@ class TextRedactor:
             # or a space, and before a delimiter or the end, never inside prose or a path.
             # An encoded `=`, `:` or space counts as that character (`password%3Dtest`, `password\u003dtest`).
             branches.append(
-                r"(?:(?<![^=:\"'\s])|(?<=%3[dDaA])|(?<=%20)|(?<=\\u003[dDaA]))(?:"
+                r"(?:(?<![^=:\"'\s])|(?<=%3[dDaA])|(?<=%20)|(?<=%253[dDaA])|(?<=%2520)|(?<=\\u003[dDaA]))(?:"
                 + "|".join(short_values)
                 + r")(?=$|[&;\"',}\]\r\n%\\])"
             )
