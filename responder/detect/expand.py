@@ -251,8 +251,6 @@ def _header(obs: Observation, name: str, value: str) -> Iterator[Observation]:
 
 def _url_params(obs: Observation, url: str, context: str) -> Iterator[Observation]:
     """URL parameters found inside text keep the text's field (a body or a log line) for their location."""
-    if not gate.url_may_carry(url):
-        return
     loc = obs.location
     where = Where(
         entry=loc.entry,

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import json
-import operator
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -142,32 +140,12 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-_NAME_VALUE = operator.itemgetter("name", "value")
-_VALUE = operator.itemgetter(1)
-_STR = {str}
-
-
 def _pairs(items: Any) -> list[tuple[str, str]]:
-    """(name, value) of a HAR name/value list, empty values left out. This runs for every header, cookie and
-    parameter list of every entry: the usual shape (all strings, both keys) is taken apart in C, and only a
-    list that is not so takes the careful walk."""
-    if type(items) is list:
-        try:
-            pairs: list[tuple[str, str]] = list(filter(_VALUE, map(_NAME_VALUE, items)))
-        except (KeyError, TypeError):
-            pass
-        else:
-            if not pairs or {*map(type, itertools.chain.from_iterable(pairs))} == _STR:
-                return pairs
-    return _careful_pairs(items)
-
-
-def _careful_pairs(items: Any) -> list[tuple[str, str]]:
     if isinstance(items, dict):  # some tools write {"Name": "value"} instead of [{"name", "value"}]
         items = [{"name": k, "value": v} for k, v in items.items()]
     if not isinstance(items, list):
         return []
-    pairs = []
+    pairs = []  # a list, not a generator: this runs for every header of every entry
     for item in items:
         if isinstance(item, dict) and (value := item.get("value")):
             name = item.get("name")
@@ -252,11 +230,9 @@ def _vendor_fields(
     """Exporter-specific `_*` fields may hold URLs, headers or bodies: scan their strings."""
     for side, container in ((Side.NONE, entry), (Side.REQUEST, request), (Side.RESPONSE, response)):
         where: Where | None = None
-        # The `_` keys are picked in C: this runs for every key of every entry.
-        for key in filter(_VENDOR_KEY, container):
-            value = container[key]
-            # Falsy values (null, "", [], {}, 0, false) hold nothing.
-            if not value or key == "_webSocketMessages":
+        for key, value in container.items():
+            # Falsy values (null, "", [], {}, 0, false) hold nothing; this runs for every key of every entry.
+            if not value or key[:1] != "_" or key == "_webSocketMessages":
                 continue
             if isinstance(value, str):
                 text = value
@@ -272,7 +248,6 @@ def _vendor_fields(
                 yield where.observe(Field.EXTENSION, key, text)
 
 
-_VENDOR_KEY = operator.methodcaller("startswith", "_")
 _dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
-import operator
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from itertools import compress
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from responder.detect import gate
@@ -233,22 +231,12 @@ def _header_role(raw_name: str) -> tuple[int, str, str]:
     return (_NAMED if gate.header_name(name) else _SHAPE_ONLY), name, lowered
 
 
-# Raw header names already known to be skipped: a message's list is thinned in C before the loop below.
-_SKIPPED_NAMES: set[str] = set()
-_FIRST = operator.itemgetter(0)
-
-
-def header_observations(where: Where, headers: Sequence[tuple[str, str]]) -> Iterator[Observation]:
-    kept: Iterable[tuple[str, str]] = headers
-    if _SKIPPED_NAMES:
-        kept = compress(headers, map(operator.not_, map(_SKIPPED_NAMES.__contains__, map(_FIRST, headers))))
-    for raw_name, value in kept:
+def header_observations(where: Where, headers: Iterable[tuple[str, str]]) -> Iterator[Observation]:
+    for raw_name, value in headers:
         if not value:
             continue
         role, name, lowered = _header_role(raw_name)
         if role == _SKIP:
-            if len(_SKIPPED_NAMES) < 4096:
-                _SKIPPED_NAMES.add(raw_name)
             continue
         if role == _COOKIE:
             for cookie_name, cookie_value in split_cookie_header(value):

@@ -179,12 +179,12 @@ class TicketWork:
             if not looks_like_capture(head):
                 self._skip(item, "not_a_capture", "fetched: binary content, not a capture")
                 return
-            if self._book.is_our_copy(item.source, _sha256(path)):
-                self._skip(item, "ours", "the sanitized copy responder attached (listed before it was recorded)")
-                return
             report = self._scanner.scan(path)
             if not report.readable:
                 self._skip(item, "not_a_capture", f"fetched but unreadable: {report.error}")
+                return
+            if self._book.is_our_copy(item.source, report.sha256):
+                self._skip(item, "ours", "the sanitized copy responder attached (listed before it was recorded)")
                 return
             intake_id = str(uuid.uuid4())
             self._responder.intake(
