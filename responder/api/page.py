@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from responder.api.app import AppState, state_of
 from responder.api.auth import Caller
 from responder.api.schemas import progress_of
+from responder.api.typed import credentials_in, without_credentials
 from responder.errors import ResponderError
 from responder.interfaces import Directory
 from responder.keys import page_session_key
@@ -373,7 +374,20 @@ def prepare(
     if refused is not None:
         return refused
     assert visit.caller is not None  # _gate admitted a caller
-    form = {"scope": scope, "provider": provider, "target": target.strip(), "reason": reason.strip()}
+    # The reason is recorded for good and every field is shown back: no credential typed into one goes further
+    # (a target holding one would also be sent to the IdP's directory).
+    form = {
+        "scope": scope,
+        "provider": provider,
+        "target": target.strip(),
+        "reason": without_credentials(reason.strip()),
+    }
+    pasted = [name for name in ("provider", "target") if credentials_in(form[name])]
+    if pasted:
+        for name in pasted:
+            form[name] = ""
+        error = f"The {' and '.join(pasted)} held what looks like a credential, not a name; nothing was done."
+        return _index(visit, status=422, error=error, form=form)
     try:
         plan = _plan(visit.state, visit.caller, form)
     except _Shown as problem:

@@ -1,6 +1,6 @@
 """Canary tokens: distinct random credentials, planted in a HAR and sent through every route that takes input
-(raw and multipart upload, an unreadable upload, a panic's reason, targets and confirmation, ledger filters,
-path parameters, an API key header), with every log captured at debug level. None may appear in any answer
+(raw and multipart upload, an unreadable upload, a panic's reason, targets and confirmation through the API
+and the panic page, ledger filters, path parameters, an API key header), with every log captured at debug level. None may appear in any answer
 (error answers included), any log line, /metrics, any file the service keeps (the SQLite ledger read as bytes,
 the spool, the sanitized copies) or a downloaded sanitized copy."""
 
@@ -32,6 +32,8 @@ from responder.testing import FakeIdP
 from tests import harbuild
 from tests.api.conftest import bearer
 from tests.api.test_api import wait_done
+from tests.api.test_page import confirm, csrf_of, log_in, prepare
+from tests.api.test_page import wait_done as wait_page_done
 from tests.ledger.flows import HOST
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -205,6 +207,22 @@ def test_canaries_appear_nowhere(
             for path in (f"/v1/intakes/{quote(line, safe='')}", f"/v1/panics/{quote(line, safe='')}"):
                 answer = sent.send("path parameter", client.get(path, headers=bearer("auditor")))
                 assert answer.status_code in (404, 422), answer.status_code  # no such route, or not an id
+        csrf = log_in(client, "responder")  # the panic page: the same words typed into its form
+        for line in c.lines():
+            confirmation = sent.send(
+                "page prepare", prepare(client, csrf, scope="user", target="ana@example.com", reason=f"t 9: {line}")
+            )
+            assert confirmation.status_code == 200, confirmation.text
+            done = sent.send("page confirm", confirm(client, confirmation, "ana@example.com"))
+            assert done.status_code == 303
+            sent.send("page progress", client.get(done.headers["location"]))
+            wait_page_done(client, done.headers["location"])
+            for where in ("target", "provider"):
+                refused = sent.send(f"page {where}", prepare(client, csrf, scope="user", **{where: line}))
+                assert refused.status_code == 422, (where, refused.status_code)
+                assert "looks like a credential" in refused.text
+        sent.send("page index", client.get("/panic"))
+        assert csrf_of(client.get("/panic").text)
         sent.send("api key", client.get("/v1/ledger", headers={"X-API-Key": c.bearer}))
         sent.send("bearer key", client.get("/v1/ledger", headers={"Authorization": f"Bearer {c.api_key}"}))
 
@@ -217,7 +235,7 @@ def test_canaries_appear_nowhere(
         sent.send("metrics", client.get("/metrics", headers=bearer("auditor")))
         sent.send("ledger", client.get("/v1/ledger", headers=bearer("auditor")))
         report = sent.send("report", client.get("/v1/report", headers=bearer("auditor")))
-        assert report.text.count(REMOVED) >= len(c.lines())  # the panics went ahead; their reasons lost the values
+        assert report.text.count(REMOVED) >= 2 * len(c.lines())  # the panics went ahead; their reasons lost the values
         for intake in accepted:
             sent.send("intake status", client.get(intake["status_url"], headers=bearer("uploader")))
 
