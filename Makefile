@@ -1,4 +1,4 @@
-# Quick start: `make run` (scan the bundled example) and `make test` (the whole suite).
+# Quick start: `make run` (the service on embedded defaults) and `make test` (the whole suite).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -37,7 +37,9 @@ def serve(
     base = f"http://{listen_host}:{listen_port}"
     typer.echo(f"responder serving on {base}", err=True)
     typer.echo(f"  upload:  POST {base}/v1/artifacts   (role uploader)", err=True)
-    typer.echo(f"  panic:   POST {base}/v1/panic       (role responder)", err=True)
+    typer.echo(
+        f"  panic:   {base}/panic  (the page; log in with a responder key)   API: POST {base}/v1/panic", err=True
+    )
     typer.echo(f"  ledger:  GET  {base}/v1/ledger      (role auditor)", err=True)
     typer.echo(f"  docs:    {base}/docs   health: {base}/healthz   ready: {base}/readyz", err=True)
     if run_key is not None:

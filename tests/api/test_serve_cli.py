@@ -52,6 +52,11 @@ def test_on_loopback_a_run_only_key_is_printed_once_and_works(tmp_path: Path) ->
         listed = httpx.get(f"{base}/v1/ledger", headers={"Authorization": f"Bearer {key}"})
         assert listed.status_code == 200
         assert listed.json()["returned"] == 0
+        printed = "".join(lines)  # where the upload endpoint, the panic page and the API docs are, and they answer
+        for where in (f"POST {base}/v1/artifacts", f"{base}/panic ", f"{base}/docs"):
+            assert where in printed, where
+        assert "Log in" in httpx.get(f"{base}/panic", follow_redirects=True).text
+        assert httpx.get(f"{base}/docs").status_code == 200
     finally:
         server.terminate()
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it: the status is -15 (or 0 on older ones)
