@@ -14,9 +14,11 @@ from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
+from wsgiref.simple_server import WSGIServer
 
 import structlog
 import typer
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -44,6 +46,7 @@ from responder.errors import ConfigError, DirectoryError
 from responder.execute import RunStats
 from responder.leases import owner_name
 from responder.ledger.queries import Filters, list_actions
+from responder.metrics import Metrics
 from responder.model import Subject, Trigger
 from responder.notify.worker import start_in_background
 from responder.plugins import load_sources_tolerant
@@ -238,6 +241,17 @@ def work(
         bool, typer.Option("--until-idle", help="Exit when nothing is due and no action is held by any worker.")
     ] = False,
     threads: Annotated[int | None, typer.Option(min=1, max=64, help="Actions executed at once.")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve this process's Prometheus metrics (no key asked) on --metrics-host:PORT/metrics.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for --metrics-port; the default keeps it on this host.")
+    ] = "127.0.0.1",
     config: ConfigOption = None,
 ) -> None:
     """Run the execution engine: claim due actions from the ledger, revoke, record, verify. With [[sources]]
@@ -248,7 +262,10 @@ def work(
     settings = load(config, **overrides)
     responder = Responder.from_settings(settings)
     stop = threading.Event()
-    engine = responder.engine()
+    metrics = Metrics(lambda: responder.ledger.due_or_leased())
+    responder.on_intake = metrics.intake_recorded
+    engine = responder.engine(on_finish=metrics.action_finished, on_call=metrics.call_answered)
+    exporter = _serve_metrics(metrics, metrics_host, metrics_port) if metrics_port else None
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()
@@ -267,9 +284,19 @@ def work(
             tickets.stop(settings.engine.lease_seconds)
         if notifications is not None:
             notifications(30.0)
+        if exporter is not None:
+            exporter.shutdown()
         responder.close()
     summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing to do"
     typer.echo(f"work: {stats.executed} action(s) finished, {stats.verified} verified ({summary})", err=True)
+
+
+def _serve_metrics(metrics: Metrics, host: str, port: int) -> WSGIServer:
+    try:
+        server, _thread = start_http_server(port, host, registry=metrics.registry)
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port: cannot listen on {host}:{port} ({exc.strerror})") from None
+    return server
 
 
 def _ticket_work(responder: Responder, wake: Callable[[], None], log: Any) -> SourceRunner | None:

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Protocol
 
 import httpx
 import structlog
@@ -42,6 +43,13 @@ CLAIM_GATHER_SECONDS = 0.02  # how long a worker lets finished actions gather be
 
 # Told of every finished action: (provider instance, outcome, seconds from planned to finished). For metrics.
 FinishObserver = Callable[[str, OutcomeStatus, float | None], None]
+
+
+class CallObserver(Protocol):
+    """Told of every call made to a plugin: (provider instance, outcome, whether it came from the IdP or the
+    network rather than the plugin failing on its own). For metrics."""
+
+    def __call__(self, provider: str, outcome: OutcomeStatus, *, reached: bool) -> None: ...
 
 
 @dataclass
@@ -70,6 +78,7 @@ class Engine:
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_finish: FinishObserver | None = None,
+        on_call: CallObserver | None = None,
     ) -> None:
         self._ledger = ledger
         self._providers = providers
@@ -81,6 +90,7 @@ class Engine:
         self._stats = RunStats()
         self._stats_lock = threading.Lock()
         self._on_finish = on_finish
+        self._on_call = on_call
         self._wake = threading.Event()
 
     def wake(self) -> None:
@@ -325,13 +335,18 @@ class Engine:
         return Outcome(OutcomeStatus.DRY_RUN, detail, subject=subject)
 
     def _call(self, provider: Provider, request: ActionRequest) -> Outcome:
+        reached = True
         try:
-            return provider.execute(request)
+            outcome = provider.execute(request)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            return Outcome(OutcomeStatus.FAILED_TRANSIENT, f"network: {type(exc).__name__}")
+            outcome = Outcome(OutcomeStatus.FAILED_TRANSIENT, f"network: {type(exc).__name__}")
         except Exception as exc:  # a plugin bug is permanent for this action, reported by type only (no text)
             log.error("provider_raised", provider=provider.name, action_id=request.action_id, error=type(exc).__name__)
-            return Outcome(OutcomeStatus.FAILED_PERMANENT, f"provider plugin raised {type(exc).__name__}")
+            outcome = Outcome(OutcomeStatus.FAILED_PERMANENT, f"provider plugin raised {type(exc).__name__}")
+            reached = False
+        if self._on_call is not None:
+            self._on_call(provider.name, outcome.status, reached=reached)
+        return outcome
 
     def _final(
         self,

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from responder.errors import ConfigError, DirectoryError
-from responder.execute import Engine, FinishObserver
+from responder.execute import CallObserver, Engine, FinishObserver
 from responder.interfaces import Directory, Provider
 from responder.keys import fingerprinter, open_sealer
 from responder.ledger import Ledger, open_ledger
 from responder.ledger.store import NEEDS_A_PERSON, FindingRecord, IntakeRecord, PanicRecord, Recorded
-from responder.model import Subject, Trigger, Verb
+from responder.model import Finding, Subject, Trigger, Verb
 from responder.plan import Planner, panic_actions
 from responder.plugins import load_providers
 from responder.ratelimit import RateLimiter
@@ -67,6 +67,8 @@ class Responder:
         self.sealer = sealer
         self._planner = Planner(providers, sealer)
         self._limiter = RateLimiter({p.name: p.requests_per_second for p in settings.providers})
+        # Told of every intake this process records, whatever its trigger (for metrics).
+        self.on_intake: Callable[[str, Sequence[Finding]], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dry_run: bool = False) -> Responder:
@@ -83,8 +85,14 @@ class Responder:
             provider.close()
         self.ledger.close()
 
-    def engine(self, sleep: Callable[[float], None] = time.sleep, on_finish: FinishObserver | None = None) -> Engine:
-        return Engine(self.ledger, self.providers, self.sealer, self.settings.engine, self._limiter, sleep, on_finish)
+    def engine(
+        self,
+        sleep: Callable[[float], None] = time.sleep,
+        on_finish: FinishObserver | None = None,
+        on_call: CallObserver | None = None,
+    ) -> Engine:
+        settings = self.settings.engine
+        return Engine(self.ledger, self.providers, self.sealer, settings, self._limiter, sleep, on_finish, on_call)
 
     def intake(
         self,
@@ -114,6 +122,8 @@ class Responder:
         )
         records = tuple(self._planner.for_intake(record, report.findings))
         recorded = self.ledger.record_intake(record, records, also)
+        if self.on_intake is not None:
+            self.on_intake(record.trigger, report.findings)
         return IntakeResult(record.id, records, recorded)
 
     def panic_subjects(

@@ -18,12 +18,12 @@ from fastapi.responses import JSONResponse
 from responder import __version__
 from responder.api.auth import ApiKeys
 from responder.api.limits import BodyLimit
-from responder.api.metrics import Metrics
 from responder.api.schemas import validation_refusal
 from responder.errors import ResponderError
 from responder.execute import Engine
 from responder.keys import fingerprinter
 from responder.leases import owner_name
+from responder.metrics import Metrics
 from responder.notify.worker import start_in_background
 from responder.plugins import load_readers, load_sources_tolerant
 from responder.sanitize.writer import Sanitizer
@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
     responder = responder or Responder.from_settings(settings)
     registry = load_readers()
     metrics = Metrics(lambda: responder.ledger.due_or_leased())
+    responder.on_intake = metrics.intake_recorded
     state = AppState(
         settings=settings,
         responder=responder,
@@ -115,7 +116,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
         sanitizer=Sanitizer(registry, settings.scan),
         keys=ApiKeys(settings.api_keys),
         metrics=metrics,
-        engine=responder.engine(on_finish=metrics.action_finished),
+        engine=responder.engine(on_finish=metrics.action_finished, on_call=metrics.call_answered),
         spool_dir=_upload_spool(settings.data_dir / "spool" / "uploads"),
         sanitized_dir=_private_dir(settings.data_dir / "sanitized"),
     )

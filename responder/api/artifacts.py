@@ -123,9 +123,6 @@ def _intake(state: AppState, spool: Path, name: str, caller: Caller, dry_run: bo
             report, trigger=Trigger.UPLOAD, actor=caller.actor, source="api", reference=name, dry_run=dry_run
         )
         state.engine.wake()
-        state.metrics.intakes.labels("upload").inc()
-        for finding in report.findings:
-            state.metrics.findings.labels(finding.kind.value).inc()
         with _COPYING:
             sanitized_url = _sanitize(state, named, name, result.intake_id, report)
     finally:

@@ -200,7 +200,24 @@ def test_metrics_count_findings_and_outcomes(client: TestClient, idp: FakeIdP, t
     assert 'responder_actions_finished_total{outcome="revoked",provider="lab"} 1.0' in text
     assert "responder_revocation_latency_seconds_count 1.0" in text
     assert "responder_queue_depth 0.0" in text
+    assert "responder_idp_errors_total{" not in text  # nothing failed
     assert token not in text
+
+
+def test_every_failed_idp_call_is_counted_even_when_a_retry_succeeds(
+    client: TestClient, idp: FakeIdP, tmp_path: Path
+) -> None:
+    token = random_token()
+    idp.issue(token, subject="max")
+    idp.fail_next(2, status=503, method="POST")  # two answers of 503, then the revocation goes through
+    accepted = client.post(
+        "/v1/artifacts", content=capture(tmp_path / "e.har", [token]).read_bytes(), headers=bearer("uploader")
+    ).json()
+    wait_done(client, accepted["status_url"])
+    text = client.get("/metrics", headers=bearer("auditor")).text
+    assert 'responder_idp_errors_total{provider="lab"} 2.0' in text
+    assert 'responder_actions_finished_total{outcome="revoked",provider="lab"} 1.0' in text
+    assert 'responder_intakes_total{trigger="upload"} 1.0' in text
 
 
 def test_a_dead_processs_upload_spool_is_removed_at_start(service_settings: Callable[..., Settings]) -> None:

@@ -13,12 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from responder.ledger.database import head_revision
 from responder.testing import FakeIdP
 from tests.ledger import flows
 from tests.ledger.conftest import random_token
+from tests.notify.receivers import free_port
 from tests.test_cli import run
 
 
@@ -232,15 +234,35 @@ def test_work_drains_the_queue_and_stops_cleanly_on_sigterm(ledger_url: str, tmp
     service.close()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RESPONDER_")}
     environment["RESPONDER_DATA_DIR"] = str(data)
+    port = free_port()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "responder", "work", "-c", str(config)],
+        [sys.executable, "-m", "responder", "work", "-c", str(config), "--metrics-port", str(port)],
         stderr=subprocess.PIPE,
         text=True,
         env=environment,
     )
     deadline = time.monotonic() + 60
-    while sum(idp.state(t).revocations for t in tokens) < len(tokens) and time.monotonic() < deadline:
+    finished = 'responder_actions_finished_total{outcome="revoked",provider="lab"} 5.0'
+    scraped = ""
+    while finished not in scraped and time.monotonic() < deadline:  # the worker's own metrics, as it works
         time.sleep(0.1)
+        try:
+            scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        except httpx.TransportError:
+            continue
+    assert finished in scraped
+    assert "responder_queue_depth 0.0" in scraped
+    assert sum(idp.state(t).revocations for t in tokens) == len(tokens)
+    taken = subprocess.run(
+        [sys.executable, "-m", "responder", "work", "-c", str(config), "--metrics-port", str(port)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    assert taken.returncode == 2, taken.stderr
+    assert f"--metrics-port: cannot listen on 127.0.0.1:{port}" in taken.stderr
+    assert "Traceback" not in taken.stderr
     worker.send_signal(signal.SIGTERM)
     _, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr

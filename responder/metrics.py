@@ -1,15 +1,17 @@
-"""Prometheus metrics, one registry per app. Labels are closed vocabularies (kind, outcome, provider instance,
-trigger, refusal reason): never a value from an artifact or a request."""
+"""Prometheus metrics, one registry per process (`serve` at /metrics, `work --metrics-port`). Counters count what
+this process did (Prometheus sums them over replicas); the queue depth is read from the shared ledger. Labels
+are closed vocabularies (kind, outcome, provider instance, trigger, refusal reason): never a value from an
+artifact or a request."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from responder.model import OutcomeStatus
+from responder.model import Finding, OutcomeStatus
 
 _FAILED = frozenset({OutcomeStatus.FAILED_PERMANENT, OutcomeStatus.FAILED_TRANSIENT})
 
@@ -28,7 +30,10 @@ class Metrics:
             registry=self.registry,
         )
         self.idp_errors = Counter(
-            "responder_idp_errors", "Calls an IdP answered with a failure", ["provider"], registry=self.registry
+            "responder_idp_errors",
+            "Calls to an IdP that failed (an error answer, a 429, a timeout), retried ones included",
+            ["provider"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "responder_revocation_latency_seconds",
@@ -47,10 +52,19 @@ class Metrics:
         )
         self.registry.register(_QueueDepth(queue_depth))
 
+    def intake_recorded(self, trigger: str, findings: Iterable[Finding]) -> None:
+        """Every trigger: an upload, a ticket (webhook or sweep), `respond`."""
+        self.intakes.labels(trigger).inc()
+        for finding in findings:
+            self.findings.labels(finding.kind.value).inc()
+
+    def call_answered(self, provider: str, outcome: OutcomeStatus, *, reached: bool) -> None:
+        """Each call the engine made to a plugin; `reached` is False when the plugin failed on its own."""
+        if reached and outcome in _FAILED:
+            self.idp_errors.labels(provider).inc()
+
     def action_finished(self, provider: str, outcome: OutcomeStatus, seconds: float | None) -> None:
         self.actions.labels(provider, outcome.value).inc()
-        if outcome in _FAILED:
-            self.idp_errors.labels(provider).inc()
         if seconds is not None and outcome is not OutcomeStatus.DRY_RUN:
             self.latency.observe(max(0.0, seconds))
 
