@@ -15,9 +15,11 @@ from sqlalchemy import select
 from responder.ledger import open_ledger
 from responder.ledger.schema import intakes, ledger_meta, notifications
 from responder.ledger.store import Ledger
-from responder.model import Subject
+from responder.model import Subject, Trigger
 from responder.notify.notifiers import build_notifier
 from responder.notify.worker import SETTLE_MARGIN, NotifyStats, NotifyWorker, retry_delay
+from tests import harbuild
+from tests.ledger import flows
 from tests.ledger.conftest import random_token
 from tests.notify.conftest import SIGNING_SECRET, Lab, email_table, slack_table, webhook_table
 from tests.notify.receivers import HttpReceiver, SmtpReceiver, verify_signature
@@ -131,6 +133,48 @@ def test_a_panic_gets_its_message_once_all_its_actions_are_done(
     assert [a["login"] for a in body["affected"]] == ["ana@lab.test", "bo@lab.test"]
     assert body["lookup"] == f"responder ledger list --panic {panic_id}"
     assert http.at(SLACK) == []
+
+
+def test_a_panic_where_every_session_had_already_ended_is_still_reported(
+    make_lab: Callable[..., Lab], http: HttpReceiver
+) -> None:
+    lab = make_lab([webhook_table(http)])
+    worker = lab.worker()
+    worker.run_once()
+    lab.idp.fail_next(2, status=404, method="DELETE")  # the IdP knows no session of either user
+    panic_id = lab.panic([Subject("lab", "u-1", "ana@lab.test"), Subject("lab", "u-2", "bo@lab.test")])
+    lab.work()
+    assert worker.run_once().sent == 1
+    (hook,) = http.at(HOOK)
+    body = hook.json()
+    assert (body["kind"], body["id"]) == ("panic", panic_id)
+    assert body["outcomes"] == [
+        {"provider": "lab", "verb": "end_all_sessions", "outcome": "already_invalid", "count": 2}
+    ]
+
+
+def test_an_intake_whose_credentials_need_a_person_is_reported(
+    make_lab: Callable[..., Lab], http: HttpReceiver
+) -> None:
+    lab = make_lab([webhook_table(http)])
+    worker = lab.worker()
+    worker.run_once()
+    okta = harbuild.entry(  # no Okta instance is configured: nothing can end this token but a person
+        "https://acme.okta.com/api/v1/users/me",
+        request_headers=[("Authorization", f"Bearer 00{random_token()[:40]}")],
+    )
+    path = harbuild.write(lab.tmp_path / "okta.har", harbuild.har(okta), indent=None)
+    result = lab.service.intake(
+        flows.scan(lab.settings, path), trigger=Trigger.UPLOAD, actor="alice", source="zendesk", reference="ticket 9"
+    )
+    assert result.action_ids == () and result.unhandled == 1
+    lab.work()
+    assert worker.run_once().sent == 1
+    (hook,) = http.at(HOOK)
+    body = hook.json()
+    assert (body["kind"], body["id"]) == ("intake", result.intake_id)
+    assert body["unhandled_count"] == 1
+    assert body["unhandled"][0]["disposition"] == "no_provider"
 
 
 def test_history_before_the_first_run_is_not_mailed(make_lab: Callable[..., Lab], http: HttpReceiver) -> None:
