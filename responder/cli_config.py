@@ -45,12 +45,16 @@ from responder.keys import fingerprinter, open_sealer
 from responder.ledger import database
 from responder.ledger.schema import ledger_meta
 from responder.log import configure_logging
+from responder.notify.notifiers import build_notifier
+from responder.notify.settings import NotifierConfig
 from responder.secret import Secret, read_secret
 from responder.settings import EngineSettings, ProviderConfig, Settings, SourceConfig, load_settings
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_PROBLEMS = 0, 1, 2
 DOCS = "docs/configuration.md"
-_KEYED = re.compile(r"^((?:providers|sources|ledger)\.[A-Za-z0-9_.\-\[\]]+|fingerprint_key|data_dir): (.+)$", re.S)
+_KEYED = re.compile(
+    r"^((?:providers|sources|notifiers|ledger)\.[A-Za-z0-9_.\-\[\]]+|fingerprint_key|data_dir): (.+)$", re.S
+)
 _SECRET_NAME = re.compile(r"(secret|token|password|key)", re.I)
 _SHORTEST_REDACTED = 6  # shorter values ("yes", "1") would blank out ordinary words
 
@@ -204,6 +208,8 @@ class Checker:
             yield from self._provider_table(provider, timeout, live=True)
         for source in settings.sources:
             yield from self._source_table(source, timeout)
+        for notifier in settings.notifiers:
+            yield from self._notifier_table(notifier)
         yield from self._ledger(settings, fingerprint_id, seal_id)
 
     # ---- settings ----------------------------------------------------------------------------------------
@@ -460,6 +466,23 @@ class Checker:
             return secret, [Result(key, Status.NOTE, "a secret written into the configuration", fix)]
         return secret, []
 
+    # ---- notifiers -----------------------------------------------------------------------------------------
+
+    def _notifier_table(self, config: NotifierConfig) -> Iterator[Result]:
+        """Built as `serve` builds it (secrets read, URL judged); no message is sent, so no live check."""
+        where = f"notifiers.{config.name}"
+        judged = list(self._secrets_of(where, config))
+        yield from judged
+        if any(r.status == Status.PROBLEM for r in judged):
+            return
+        try:
+            notifier = build_notifier(config)
+        except ConfigError as exc:
+            yield _keyed_problem(exc, where, _notifier_fix(str(exc)))
+            return
+        notifier.close()
+        yield Result(where, Status.OK, f"valid ({config.kind}; nothing sent: a test message would reach people)")
+
     # ---- the ledger --------------------------------------------------------------------------------------
 
     def _ledger(self, settings: Settings, fingerprint_id: str | None, seal_id: str | None) -> Iterator[Result]:
@@ -614,6 +637,16 @@ def _secret_fix(base: str, given: list[str], env: str | None) -> str:
     if given and given[0].endswith("_env"):
         return f"set {env} in responder's environment, or give {base}_file instead"
     return f"give the secret through {base}_file or {base}_env"
+
+
+def _notifier_fix(message: str) -> str:
+    if "use https" in message or "not an http(s) URL" in message:
+        return "use the https:// URL the service gave you (plain http only to localhost)"
+    if "at least" in message:
+        return "use a long random secret (e.g. `openssl rand -hex 32`) and give the receiver the same one"
+    if "give one of" in message:
+        return "give it through the *_file or *_env key (readable only by responder)"
+    return "correct it as the message says"
 
 
 def _keyed_problem(exc: ConfigError, key: str, fix: str, *, exact: bool = False) -> Result:

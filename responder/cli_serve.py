@@ -33,6 +33,7 @@ def serve(
     listen_host = host or settings.serve.host
     listen_port = port or settings.serve.port
     settings, run_key = _with_keys(settings, listen_host)
+    _notifiers_build(settings)
     app = create_app(settings)
     base = f"http://{listen_host}:{listen_port}"
     typer.echo(f"responder serving on {base}", err=True)
@@ -77,3 +78,12 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _notifiers_build(settings: Settings) -> None:
+    """The notifiers are built in the background once serving; a bad one is refused here first, as one line
+    (the lifespan would print a traceback and stop the server)."""
+    from responder.notify.notifiers import build_notifiers
+
+    for notifier in build_notifiers(settings.notifiers).values():
+        notifier.close()

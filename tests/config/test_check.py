@@ -359,6 +359,69 @@ def test_a_source_secret_the_webhook_route_would_refuse(check: Check, monkeypatc
     assert "shorter than 16 characters" in checked.result("sources.support.webhook_secret", "problem")["message"]
 
 
+def test_notifiers_are_built_as_serve_builds_them(
+    check: Check, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_KEY", "signing-key-of-thirty-two-chars!")
+    signing = "short-but-secret"[:10]
+    config = f"""
+[[notifiers]]
+name = "hook"
+kind = "webhook"
+url = "http://hooks.example.com/in"
+secret_env = "HOOK_KEY"
+
+[[notifiers]]
+name = "chat"
+kind = "slack"
+url_env = "NO_SUCH_VARIABLE_FOR_SLACK"
+
+[[notifiers]]
+name = "mail"
+kind = "email"
+smtp_host = "smtp.example.com"
+mail_from = "responder@example.com"
+mail_to = ["security@example.com"]
+username = "responder"
+password_file = "{tmp_path / "no-such-password"}"
+
+[[notifiers]]
+name = "weak"
+kind = "webhook"
+url = "https://hooks.example.com/in"
+secret = "{signing}"
+
+[[notifiers]]
+name = "good"
+kind = "webhook"
+url = "https://hooks.example.com/in"
+secret_env = "HOOK_KEY"
+"""
+    checked = check(config, "-f", "json", "--offline")
+    assert checked.code == 2
+    assert "use https" in checked.result("notifiers.hook.url", "problem")["message"]
+    assert "NO_SUCH_VARIABLE_FOR_SLACK" in checked.result("notifiers.chat.url_env", "problem")["message"]
+    assert "does not exist" in checked.result("notifiers.mail.password_file", "problem")["message"]
+    assert "openssl rand" in checked.result("notifiers.weak.secret", "problem")["fix"]
+    assert checked.result("notifiers.good", "ok")
+    assert signing not in checked.output and "signing-key-of-thirty-two" not in checked.output
+
+
+def test_serve_refuses_a_bad_notifier_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "responder.toml"
+    config.write_text('[[notifiers]]\nname = "hook"\nkind = "slack"\nurl = "http://hooks.example.com/in"\n')
+    started = subprocess.run(
+        [sys.executable, "-m", "responder", "serve", "--config", str(config), "--port", "1"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "RESPONDER_DATA_DIR": str(tmp_path / "data")},
+        timeout=60,
+    )
+    assert started.returncode == 2, started.stderr
+    assert "notifiers.hook.url: use https" in started.stderr
+    assert "Traceback" not in started.stderr
+
+
 def test_an_unknown_source_plugin(check: Check) -> None:
     checked = check('[[sources]]\nname = "support"\nplugin = "zendsk"\n', "-f", "json")
     assert checked.code == 2
