@@ -78,6 +78,7 @@ class FakeIdP:
         self.requests = 0
         self.mutating_requests = 0  # anything but a GET or an introspection
         self.rejected_429 = 0
+        self.latency = 0.0  # seconds each revoke or logout takes to answer (a slow IdP), set by tests
         self._failures: deque[tuple[int, float | None, str | None]] = deque()
         self._lock = threading.Lock()
         self._rate = requests_per_second
@@ -206,6 +207,8 @@ class FakeIdP:
                 raw = self.rfile.read(length).decode() if length else ""
                 form = {k: v[0] for k, v in parse_qs(raw).items()}
                 path, _, query = self.path.partition("?")
+                if idp.latency and self.command != "GET" and path != "/introspect":
+                    time.sleep(idp.latency)  # outside the lock: slow calls overlap, as at a real IdP
                 status, headers, body = idp._respond(
                     self.command, path, form, {k: v[0] for k, v in parse_qs(query).items()}
                 )
