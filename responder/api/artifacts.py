@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from responder.api.app import AppState, state_of
 from responder.api.auth import Caller, require
@@ -81,6 +82,16 @@ async def upload(
 
 async def _receive(request: Request, spool: Path, filename: str | None) -> str:
     """Write the body to the spool as it arrives (the size limit is enforced by BodyLimit meanwhile)."""
+    try:
+        size, filename = await _spool(request, spool, filename)
+    except ClientDisconnect:  # the client went away mid-upload: nothing to answer, nothing recorded
+        raise HTTPException(400, "the upload was cut off before its end; nothing was recorded") from None
+    if size == 0:
+        raise HTTPException(400, "the upload is empty")
+    return _safe_name(filename or "upload")
+
+
+async def _spool(request: Request, spool: Path, filename: str | None) -> tuple[int, str | None]:
     size = 0
     content_type = request.headers.get("content-type", "")
     with _private_file(spool) as out:
@@ -98,15 +109,13 @@ async def _receive(request: Request, spool: Path, filename: str | None) -> str:
             async for chunk in request.stream():
                 out.write(chunk)
                 size += len(chunk)
-    if size == 0:
-        raise HTTPException(400, "the upload is empty")
-    return _safe_name(filename or "upload")
+    return size, filename
 
 
 # Scans and sanitized copies are CPU work under one GIL, shared with the engine thread that revokes. Unbounded,
 # 32 concurrent 5 MB uploads starved the engine: the first revoke reached the IdP after the upload's own 202
-# (bench/upload.py: p50 24.9 s at 32 uploaders). Two scans at a time, and one copy (twice a scan's work, and
-# nothing waits on it to revoke): p50 2.6 s, the same throughput.
+# (bench/upload.py). Two scans at a time, and one copy (twice a scan's work, and nothing waits on it to
+# revoke) keep the first revoke ahead of the 202 at the same throughput; current figures are in the README.
 _SCANNING = threading.BoundedSemaphore(2)
 _COPYING = threading.BoundedSemaphore(1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,17 @@ def test_on_loopback_a_run_only_key_is_printed_once_and_works(tmp_path: Path) ->
             assert where in printed, where
         assert "Log in" in httpx.get(f"{base}/panic", follow_redirects=True).text
         assert httpx.get(f"{base}/docs").status_code == 200
+        with socket.create_connection(("127.0.0.1", port)) as cut_off:  # an upload that stops half-way
+            cut_off.sendall(
+                b"POST /v1/artifacts?filename=a.har HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                + f"Authorization: Bearer {key}\r\n\r\n".encode()
+                + b'{"log": {"entries": ['
+            )
+        spools = tmp_path / "data" / "spool" / "uploads"
+        deadline = time.monotonic() + 30
+        while any(p.is_file() for p in spools.rglob("*")):
+            assert time.monotonic() < deadline, "the cut-off upload's spool file stayed"
+            time.sleep(0.1)
     finally:
         server.terminate()
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it: the status is -15 (or 0 on older ones)
