@@ -18,11 +18,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
 from responder.api.app import AppState, state_of
 from responder.api.auth import Caller, require
+from responder.api.multipart import spool_multipart
 from responder.api.schemas import (
     ID_PATTERN,
     ArtifactOut,
@@ -96,15 +96,8 @@ async def _spool(request: Request, spool: Path, filename: str | None) -> tuple[i
     content_type = request.headers.get("content-type", "")
     with _private_file(spool) as out:
         if content_type.startswith("multipart/form-data"):
-            form = await request.form(max_files=1, max_fields=4)
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise HTTPException(422, "multipart upload needs one file in the field `file`")
-            filename = filename or upload.filename
-            while chunk := await upload.read(CHUNK):
-                out.write(chunk)
-                size += len(chunk)
-            await upload.close()
+            size, sent_as = await spool_multipart(content_type, request.stream(), out)
+            filename = filename or sent_as
         else:
             async for chunk in request.stream():
                 out.write(chunk)
