@@ -218,14 +218,17 @@ class SourceBook:
 
     # ---- webhook deliveries → items ---------------------------------------------------------------------
 
-    def waiting_deliveries(self, sources: Iterable[str], limit: int = 50) -> list[Delivery]:
+    def waiting_deliveries(
+        self, sources: Iterable[str], limit: int = 50, exclude: Sequence[str] = ()
+    ) -> list[Delivery]:
+        """The oldest waiting deliveries of these sources, but those in `exclude` (backing off)."""
+        query = select(webhook_deliveries).where(
+            webhook_deliveries.c.processed_at.is_(None), webhook_deliveries.c.source.in_(list(sources))
+        )
+        if exclude:
+            query = query.where(webhook_deliveries.c.id.not_in(list(exclude)))
         with self._ledger.reader() as connection:
-            rows = connection.execute(
-                select(webhook_deliveries)
-                .where(webhook_deliveries.c.processed_at.is_(None), webhook_deliveries.c.source.in_(list(sources)))
-                .order_by(webhook_deliveries.c.received_at)
-                .limit(limit)
-            ).all()
+            rows = connection.execute(query.order_by(webhook_deliveries.c.received_at).limit(limit)).all()
         found = []
         for row in rows:
             refs = tuple(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -39,6 +40,8 @@ log = structlog.get_logger("responder.sources")
 
 MAX_ATTEMPTS = 8  # failed tries of one step before the item is given up (a person reads its detail)
 WAIT_FOR_ENGINE = timedelta(seconds=2)  # how soon to look again while the engine is still revoking
+LISTING_RETRY_FIRST = 5.0  # seconds before a delivery whose ticket could not be listed is tried again
+LISTING_RETRY_MAX = 600.0  # ... doubling up to this
 
 
 @dataclass
@@ -89,6 +92,10 @@ class TicketWork:
         self._book.reclaim_from_dead(owner_alive)
         self._kept = responder.settings.data_dir / "sanitized" / "sources"
         self.stats = WorkStats()
+        # Deliveries whose ticket could not be listed, by id: (when to try again, the wait after that). Kept in
+        # memory: a restart simply tries them again at once.
+        self._listing_backoff: dict[str, tuple[datetime, float]] = {}
+        self._backoff_lock = threading.Lock()
 
     @classmethod
     def assemble(
@@ -100,6 +107,8 @@ class TicketWork:
         wake_engine: Callable[[], None] = lambda: None,
         scanner: Scanner | None = None,
         sanitizer: Sanitizer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = utc_now,
     ) -> TicketWork:
         """With the process's own scanner and sanitizer, or fresh ones built from the settings."""
         settings = responder.settings
@@ -107,7 +116,7 @@ class TicketWork:
             registry = load_readers()
             scanner = scanner or Scanner(registry, fingerprinter(settings), settings.scan, settings.providers)
             sanitizer = sanitizer or Sanitizer(registry, settings.scan)
-        return cls(responder, scanner, sanitizer, sources, owner, wake_engine=wake_engine)
+        return cls(responder, scanner, sanitizer, sources, owner, wake_engine=wake_engine, sleep=sleep, clock=clock)
 
     @property
     def book(self) -> SourceBook:
@@ -123,19 +132,41 @@ class TicketWork:
     # ---- webhook deliveries → items ----------------------------------------------------------------------
 
     def pump_deliveries(self) -> int:
-        """Turn waiting deliveries into items. A delivery naming only a ticket lists it through the API."""
+        """Turn waiting deliveries into items. A delivery naming only a ticket lists it through the API.
+
+        A ticket that is gone has nothing to clean: the delivery is done with no items. Any other failure to
+        list it keeps the delivery waiting (it is never dropped) and backs it off, from LISTING_RETRY_FIRST up
+        to LISTING_RETRY_MAX seconds, so a bad token does not call the vendor every poll and failing
+        deliveries do not hold up newer ones."""
         new = 0
-        for delivery in self._book.waiting_deliveries(self._sources):
+        now = self._clock()
+        with self._backoff_lock:
+            resting = [d for d, (again, _) in self._listing_backoff.items() if again > now]
+        for delivery in self._book.waiting_deliveries(self._sources, exclude=resting):
             refs = list(delivery.attachments)
             if not refs and delivery.ticket_id:
                 listing = functools.partial(self._sources[delivery.source].attachments_of, delivery.ticket_id)
                 try:
                     refs = list(retry.call(listing, sleep=self._sleep))
+                except AttachmentGone as exc:
+                    log.info("delivery_ticket_gone", source=delivery.source, error=str(exc))
+                    refs = []
                 except SourceError as exc:
-                    log.warning("delivery_listing_failed", source=delivery.source, error=str(exc))
-                    continue  # stays waiting: the next pump tries again
+                    wait = self._back_off(delivery.id, now)
+                    level = log.warning if exc.transient else log.error
+                    level("delivery_listing_failed", source=delivery.source, error=str(exc), retry_in_s=wait)
+                    continue
             new += self._book.deliver(delivery, self._filters[delivery.source].pick(refs))
+            with self._backoff_lock:
+                self._listing_backoff.pop(delivery.id, None)
         return new
+
+    def _back_off(self, delivery_id: str, now: datetime) -> float:
+        with self._backoff_lock:
+            _, wait = self._listing_backoff.get(delivery_id, (now, LISTING_RETRY_FIRST / 2))
+            wait = min(wait * 2, LISTING_RETRY_MAX)
+            self._listing_backoff[delivery_id] = (now + timedelta(seconds=wait), wait)
+        return wait
 
     # ---- the item steps ------------------------------------------------------------------------------------
 
