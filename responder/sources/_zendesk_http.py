@@ -91,6 +91,9 @@ class ExportPacer:
 READ_TRIES = 3  # a GET answered 429 is sent again after the wait, this many times in all
 
 
+WINDOW_SECONDS = 60  # Zendesk's rate limits are per minute
+
+
 class AccountWindow:
     """Zendesk's account-wide per-minute limit, as its answers describe it (`X-Rate-Limit-Remaining`,
     `ratelimit-reset`): once none are left, the next call waits for the window to reset instead of earning a
@@ -133,13 +136,17 @@ class AccountWindow:
             now = self._clock()
             if wait is not None:
                 self._left, self._reset_at = 0, now + wait
-            elif remaining.isdigit() and reset.isdigit():
+            elif remaining.isdigit():
                 # Answers arrive out of order while other calls are in flight: within a window, keep the lower
                 # estimate, less the calls not yet answered (a stale, higher count would earn a 429). A window's
                 # end is taken from its first answer and not moved; after it, the next answer starts afresh.
+                # Only list endpoints say when the window resets; other answers give the count alone, and then
+                # the window is taken to end a minute on (Zendesk's limits are per minute): waiting a little
+                # too long beats a 429.
                 left = int(remaining) - self._in_flight
                 if self._left is None or now >= self._reset_at:
-                    self._left, self._reset_at = left, now + int(reset)
+                    seconds = int(reset) if reset.isdigit() else WINDOW_SECONDS
+                    self._left, self._reset_at = left, now + seconds
                 else:
                     self._left = min(self._left, left)
 
@@ -228,18 +235,24 @@ class ZendeskApi:
         return body
 
     def fetch(self, url: str, what: str, max_bytes: int, out: BinaryIO) -> int:
-        """Stream an attachment's bytes into `out` from `url` (its content_url), with no Authorization and no
-        cookie. One redirect is followed, to an allowed host other than the account's own (a redirect back to
-        the account is a sign-in page, not the file); AttachmentTooLarge past `max_bytes`."""
+        """Stream an attachment's bytes into `out` from `url` (its content_url); AttachmentTooLarge past
+        `max_bytes`. Zendesk keeps end users' uploads private: a content_url on the account's own host is
+        asked with responder's API token, and answers with a redirect to a short-lived download link. Only that
+        host ever sees the token: a content_url elsewhere, and the redirect's target, are asked with no
+        Authorization and no cookie. One redirect is followed, to an allowed host other than the account's own
+        (a redirect back to the account is a sign-in page, not the file)."""
         where = f"{self._source}: download {what}"
         self._check_host(url, where)
-        with self._get(url, where) as response:
+        with self._get(url, where, signed_in=origin(url) == origin(self._base)) as response:
             if response.status_code not in _REDIRECTS:
                 return self._stream(response, where, what, max_bytes, out)
             target = urljoin(url, response.headers.get("location", ""))
         self._check_host(target, where)
         if origin(target) == origin(self._base):
-            raise SourceError(f"{where}: the download link sends back to the account ({origin(target)}): not followed")
+            raise SourceError(
+                f"{where}: the download link sends back to the account ({origin(target)}), a sign-in page, not the "
+                "file: check that responder's Zendesk user may see this ticket"
+            )
         with self._get(target, where) as response:
             if response.status_code in _REDIRECTS:
                 raise SourceError(
@@ -254,10 +267,14 @@ class ZendeskApi:
             )
 
     @contextmanager
-    def _get(self, url: str, where: str) -> Iterator[httpx.Response]:
-        # A fresh header set: nothing of responder's own (no Authorization); the client keeps no cookies.
+    def _get(self, url: str, where: str, *, signed_in: bool = False) -> Iterator[httpx.Response]:
+        # A fresh header set: responder's Authorization only when `signed_in` (the account's own host, checked
+        # by the caller); the client keeps no cookies.
+        headers = {"Accept": "*/*"}
+        if signed_in:
+            headers["Authorization"] = self._authorization.reveal()
         try:
-            with self._client.stream("GET", url, headers={"Accept": "*/*"}) as response:
+            with self._client.stream("GET", url, headers=headers) as response:
                 yield response
         except httpx.TimeoutException as exc:
             raise SourceError(f"{where}: {type(exc).__name__} from {origin(url)}", transient=True) from None

@@ -11,8 +11,11 @@ Zendesk where it matters to a sweep and a clean-up:
 - `GET /api/v2/tickets/{id}/comments`: cursor pagination (`page[size]`, `page[after]`; `meta.has_more`,
   `meta.after_cursor`, `links.next`); inline images only with `include_inline_images=true`.
 - Attachments: `content_url` is `{url}/attachments/token/<random>/?name=…` on this server, which answers 302
-  to a second tiny server (the "CDN", another port, so another host:port) serving the bytes. Both record whether
-  a request carried an Authorization header or a cookie (`download_requests`, `cdn_requests`).
+  to a short-lived link at a second tiny server (the "CDN", another port, so another host:port) serving the
+  bytes. Attachments are private by default, as Zendesk made end users' uploads in 2026 ("Accessing end user
+  uploaded attachments": request the content_url with the API token, follow the 302): without the account's
+  credentials the link sends to the sign-in page. Both servers record whether a request carried an
+  Authorization header or a cookie (`download_requests`, `cdn_requests`).
 - Redaction: `…/attachments/{id}/redact` swaps the file for an empty redacted.txt (same id, new token; old links
   404) and is refused on a closed ticket with 422 RecordInvalid (Zendesk documents that it is "no longer
   possible" once closed, not the answer: the status is an assumption); `PUT /api/v2/comment_redactions/{id}`
@@ -21,8 +24,9 @@ Zendesk where it matters to a sweep and a clean-up:
   comment (and `uploads`) adds it, answering `audit.events[]`; a closed ticket refuses any update with 422
   ("Status: closed prevents ticket update", Zendesk's long-standing behaviour, not checked on a live account).
 - Rate limits: an account-wide limit per window (default a minute) answering 429 + Retry-After, with
-  `X-Rate-Limit`, `X-Rate-Limit-Remaining`, `ratelimit-limit`, `ratelimit-remaining`, `ratelimit-reset` on every
-  answer, and the incremental export's own per-minute limit (default 10). Counters of requests and 429s.
+  `X-Rate-Limit` and `X-Rate-Limit-Remaining` on every answer, `ratelimit-limit`, `ratelimit-remaining` and
+  `ratelimit-reset` only on list endpoints (as Zendesk documents), and the incremental export's own per-minute
+  limit (default 10). Counters of requests and 429s.
 - Records: `redactions` (which attachment, how), `uploads`, `notes` (public or internal), for assertions.
 """
 
@@ -142,18 +146,17 @@ class _Window:
     def reset_in(self, now: float) -> int:
         return max(1, math.ceil(self.start + self.seconds - now)) if self.limit is not None else 0
 
-    def headers(self, now: float) -> dict[str, str]:
+    def headers(self, now: float, *, listing: bool = True) -> dict[str, str]:
+        """Zendesk sends `X-Rate-Limit(-Remaining)` on every answer, and the `ratelimit-*` trio (with the
+        reset) only on list endpoints ("best practices for avoiding rate limiting")."""
         if self.limit is None:
             return {}
         left = str(max(0, self.limit - self.used)) if now - self.start < self.seconds else str(self.limit)
         limit, reset = str(self.limit), str(self.reset_in(now))
-        return {
-            "X-Rate-Limit": limit,
-            "X-Rate-Limit-Remaining": left,
-            "ratelimit-limit": limit,
-            "ratelimit-remaining": left,
-            "ratelimit-reset": reset,
-        }
+        always = {"X-Rate-Limit": limit, "X-Rate-Limit-Remaining": left}
+        if not listing:
+            return always
+        return {**always, "ratelimit-limit": limit, "ratelimit-remaining": left, "ratelimit-reset": reset}
 
 
 class FakeZendesk:
@@ -171,8 +174,10 @@ class FakeZendesk:
         export_requests_per_minute: int | None = 10,
         export_window_seconds: float = 60.0,
         export_lag_seconds: float = 0.0,
+        private_attachments: bool = True,
     ) -> None:
         self.email = email
+        self.private_attachments = private_attachments
         self.role = role
         self._credentials = "Basic " + base64.b64encode(f"{email}/token:{api_token}".encode()).decode()
         self.tickets: dict[int, FakeTicket] = {}
@@ -293,7 +298,8 @@ class FakeZendesk:
             now = time.monotonic()
             if not self._window.admit(now):
                 return self._too_many(self._window, now)
-            limits = self._window.headers(now)
+            listing = method == "GET" and (path.endswith("/comments") or "/incremental/" in path)
+            limits = self._window.headers(now, listing=listing)
             if headers.get("authorization") != self._credentials:
                 return _json(401, {"error": "Couldn't authenticate you"}, limits)
             status, extra, payload = self._route(method, path, query, headers, body, now)
@@ -465,14 +471,20 @@ class FakeZendesk:
         return _json(201, {"upload": {"token": token, "attachment": attachment, "attachments": [attachment]}})
 
     def _token_link(self, path: str, headers: dict[str, str]) -> Answer:
-        """`/attachments/token/<token>/`: a 302 to the CDN (or a test's override), for anyone with the link."""
+        """`/attachments/token/<token>/`: a 302 to a short-lived link at the CDN (or a test's override). With
+        private attachments (Zendesk's default for end users' uploads since 2026) only a request signed in with
+        the account's API token gets it; anyone else is sent to the sign-in page."""
         with self._lock:
             self.download_requests.append(_seen(headers))
             token = path.removeprefix("/attachments/token/").split("/")[0]
             attachment = next((a for a in self.attachments.values() if a.token == token and not a.deleted), None)
             if attachment is None:
                 return _json(404, {"error": "RecordNotFound", "description": "Not found"})
-            where = attachment.redirect_override or f"{self.cdn_url}/{attachment.token}/{quote(attachment.file_name)}"
+            if self.private_attachments and headers.get("authorization") != self._credentials:
+                return 302, {"Location": f"{self.url}/access/unauthenticated", "Content-Type": "text/html"}, b""
+            where = attachment.redirect_override or (
+                f"{self.cdn_url}/{attachment.token}/{quote(attachment.file_name)}?expires={int(time.time()) + 300}"
+            )
             return 302, {"Location": where, "Content-Type": "text/html"}, b""
 
     # ---- the CDN --------------------------------------------------------------------------------------------

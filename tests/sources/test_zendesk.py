@@ -426,6 +426,18 @@ def test_the_account_window_is_waited_out_before_a_429(router: respx.MockRouter)
     assert times[1] - times[0] == 7.0
 
 
+def test_an_answer_without_a_reset_still_counts_against_a_minute_window(router: respx.MockRouter) -> None:
+    """Only list endpoints send `ratelimit-reset`; a ticket read says how many calls are left and nothing more."""
+    clock = Clock()
+    headers = {"X-Rate-Limit": "400", "X-Rate-Limit-Remaining": "0"}
+    route = api(router, "GET", "/api/v2/tickets/35436/comments", answer(200, comments_page(), **headers))
+    source = make_source(clock=clock, max_rate_limit_wait_seconds=120)
+    source.attachments_of("35436")
+    source.attachments_of("35436")
+    assert clock.sleeps == [60.0]  # the rest of the minute, taken to start at the first answer
+    assert route.call_count == 2
+
+
 def test_a_long_window_is_handed_to_the_core_as_transient(router: respx.MockRouter) -> None:
     route = api(router, "GET", "/api/v2/tickets/35436/comments", answer(429, {}, **{"Retry-After": "600"}))
     source = make_source(max_rate_limit_wait_seconds=60)
@@ -455,9 +467,10 @@ def attachment_route(router: respx.MockRouter, body: dict[str, Any], attachment_
     return api(router, "GET", f"/api/v2/attachments/{attachment_id}", answer(200, {"attachment": body}))
 
 
-def test_download_fetches_a_fresh_link_and_follows_one_redirect_to_the_cdn_without_credentials(
+def test_download_signs_in_at_the_account_and_follows_one_redirect_to_the_cdn_without_credentials(
     router: respx.MockRouter,
 ) -> None:
+    """Zendesk's documented way to private attachments: the content_url with the API token, then its 302."""
     data = b'{"log": {"entries": []}}' * 100
     attachment_route(router, attachment(498483, size=len(data)))
     seen: list[httpx.Request] = []
@@ -476,9 +489,10 @@ def test_download_fetches_a_fresh_link_and_follows_one_redirect_to_the_cdn_witho
     assert make_source().download(ref(), 1 << 20, out) == len(data)
     assert out.getvalue() == data
     assert [r.url.host for r in seen] == [HOST, CDN_HOST]
-    for request in seen:
-        assert "authorization" not in request.headers
-        assert "cookie" not in request.headers
+    account, cdn_request = seen
+    assert account.headers["authorization"].startswith("Basic ")  # the account's own host: signed in
+    assert "authorization" not in cdn_request.headers  # the short-lived link elsewhere: never
+    assert not any("cookie" in request.headers for request in seen)
 
 
 @pytest.mark.parametrize(
@@ -901,6 +915,6 @@ def test_requests_carry_the_api_token_only_to_the_account() -> None:
     source.download(ref(), 100, io.BytesIO())
     assert [(r.url.host, "authorization" in r.headers) for r in seen] == [
         (HOST, True),  # the API
-        (HOST, False),  # the content_url on the account's host
-        (CDN_HOST, False),
+        (HOST, True),  # the content_url on the account's own host (private attachments need it)
+        (CDN_HOST, False),  # the short-lived link it redirects to
     ]

@@ -114,16 +114,19 @@ def test_deleted_tickets_and_inline_images(zd: FakeZendesk) -> None:
     assert source_for(zd).attachments_of(str(gone)) == []
 
 
-def test_download_goes_through_the_cdn_and_no_credential_leaves_the_api(zd: FakeZendesk) -> None:
-    ticket = zd.add_ticket()
-    zd.add_comment(ticket, "capture", [("capture.har", HAR * 50, "application/json")])
-    [ref] = source_for(zd).attachments_of(str(ticket))
-    out = io.BytesIO()
-    assert source_for(zd).download(ref, 1 << 20, out) == len(HAR) * 50
-    assert out.getvalue() == HAR * 50
-    assert len(zd.download_requests) == 1
-    assert len(zd.cdn_requests) == 1
-    assert not any(r.authorization or r.cookie for r in zd.download_requests + zd.cdn_requests)
+@pytest.mark.parametrize("private", [True, False])
+def test_download_signs_in_to_the_account_only_and_goes_through_the_cdn_without_credentials(
+    private: bool,
+) -> None:
+    with FakeZendesk(api_token=TOKEN, export_requests_per_minute=None, private_attachments=private) as zd:
+        ticket = zd.add_ticket()
+        zd.add_comment(ticket, "capture", [("capture.har", HAR * 50, "application/json")])
+        [ref] = source_for(zd).attachments_of(str(ticket))
+        out = io.BytesIO()
+        assert source_for(zd).download(ref, 1 << 20, out) == len(HAR) * 50
+        assert out.getvalue() == HAR * 50
+        assert [(r.authorization, r.cookie) for r in zd.download_requests] == [(True, False)]  # the account's host
+        assert [(r.authorization, r.cookie) for r in zd.cdn_requests] == [(False, False)]  # the short-lived link
 
 
 def test_a_cdn_not_in_attachment_hosts_is_never_asked(zd: FakeZendesk) -> None:
