@@ -55,6 +55,7 @@ class AppState:
     engine_thread: threading.Thread | None = None
     # provider name → (monotonic time of its last check, what /readyz shows of it)
     ready_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    ready_checking: bool = False  # a background round of provider checks is running (/readyz)
     # Ticket work and scheduled sweeps of the configured sources, beside the engine (None: no sources).
     tickets: SourceRunner | None = None
     source_problems: dict[str, str] = field(default_factory=dict)  # sources that did not build, and why
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
             state.start_engine()
             state.start_tickets()
             state.stop_notifications = start_in_background(settings, responder.ledger, threading.Event())
+        health.refresh_provider_checks(state)  # so the first readiness probe already has answers
         log.info("service_started", engine=engine_on, api_keys=len(state.keys))
         try:
             yield

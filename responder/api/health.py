@@ -43,7 +43,7 @@ def readyz(request: Request) -> JSONResponse:
     ready = ledger == "ok" and engine != "stopped"
     sources = {name: "ok" for name in (state.tickets.source_names if state.tickets else ())}
     sources.update({name: f"misconfigured: {problem}" for name, problem in state.source_problems.items()})
-    degraded = any(not p["ok"] for p in providers.values()) or bool(state.source_problems)
+    degraded = any(p["ok"] is False for p in providers.values()) or bool(state.source_problems)
     body = {
         "status": "ready" if ready and not degraded else "degraded" if ready else "not ready",
         "ledger": ledger,
@@ -55,21 +55,45 @@ def readyz(request: Request) -> JSONResponse:
 
 
 def _provider_checks(state: AppState) -> dict[str, dict[str, Any]]:
-    """`providers check` per instance, reused for `serve.ready_cache_seconds` (a probe every few seconds must
-    not become load on the IdPs). One prober at a time."""
-    cache = state.ready_cache
-    ttl = state.settings.serve.ready_cache_seconds
+    """Each provider's last `providers check`. A probe never waits on an IdP: when the results are older than
+    `serve.ready_cache_seconds` (a probe every few seconds must not become load on the IdPs) one background
+    round refreshes them, and this probe shows what is known (`ok: null` until a first check has answered)."""
+    refresh_provider_checks(state)
     with _checks_lock:
-        for name, provider in state.responder.providers.items():
-            checked_at, _ = cache.get(name, (0.0, {}))
-            if time.monotonic() - checked_at < ttl and name in cache:
-                continue
+        known = {name: entry for name, (_, entry) in state.ready_cache.items()}
+    return {name: known.get(name, {"ok": None, "detail": "checking"}) for name in state.responder.providers}
+
+
+def refresh_provider_checks(state: AppState) -> None:
+    """Start one background round of checks if the cache is stale and none is running."""
+    ttl = state.settings.serve.ready_cache_seconds
+    now = time.monotonic()
+    with _checks_lock:
+        stale = [
+            name
+            for name in state.responder.providers
+            if name not in state.ready_cache or now - state.ready_cache[name][0] >= ttl
+        ]
+        if not stale or state.ready_checking:
+            return
+        state.ready_checking = True
+    threading.Thread(target=_check_round, args=(state, stale), name="ready-checks", daemon=True).start()
+
+
+def _check_round(state: AppState, names: list[str]) -> None:
+    try:
+        for name in names:
+            provider = state.responder.providers[name]
             try:
                 result = provider.check()
-                cache[name] = (time.monotonic(), {"ok": result.ok, "detail": result.detail})
+                entry: dict[str, Any] = {"ok": result.ok, "detail": result.detail}
             except Exception as exc:
-                cache[name] = (time.monotonic(), {"ok": False, "detail": f"check raised {type(exc).__name__}"})
-        return {name: entry for name, (_, entry) in cache.items()}
+                entry = {"ok": False, "detail": f"check raised {type(exc).__name__}"}
+            with _checks_lock:
+                state.ready_cache[name] = (time.monotonic(), entry)
+    finally:
+        with _checks_lock:
+            state.ready_checking = False
 
 
 @router.get(

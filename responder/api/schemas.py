@@ -42,7 +42,7 @@ def refusals(*codes: int, described: dict[int, str] | None = None) -> dict[int |
 
 
 class ProviderCheck(BaseModel):
-    ok: bool
+    ok: bool | None = Field(description="the last check's verdict; null until a first check has answered")
     detail: str
 
 

@@ -4,9 +4,11 @@ access control; size limits; the sanitized copy once; metrics."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -208,7 +210,40 @@ def test_health_and_readiness_need_no_key(client: TestClient) -> None:
     assert ready.status_code == 200
     assert ready.json()["ledger"] == "ok"
     assert ready.json()["engine"] == "running"
+    deadline = time.monotonic() + 10
+    while ready.json()["providers"]["lab"]["ok"] is None and time.monotonic() < deadline:  # checked at start
+        time.sleep(0.05)
+        ready = client.get("/readyz")
     assert ready.json()["providers"]["lab"]["ok"] is True
+
+
+def test_a_slow_idp_never_holds_up_the_readiness_probe(service_settings: Callable[..., Settings]) -> None:
+    release = threading.Event()
+    with TestClient(create_app(service_settings(), run_engine=False)) as client:
+        lab = client.app.state.responder.responder.providers["lab"]  # type: ignore[attr-defined]
+        checked = lab.check
+
+        def slow_check() -> Any:
+            release.wait(30)
+            return checked()
+
+        state = client.app.state.responder  # type: ignore[attr-defined]
+        while state.ready_checking:  # the round started with the app is over
+            time.sleep(0.01)
+        lab.check = slow_check
+        state.ready_cache.clear()
+        started = time.monotonic()
+        first = client.get("/readyz")
+        assert time.monotonic() - started < 2
+        assert first.status_code == 200
+        assert first.json()["providers"]["lab"] == {"ok": None, "detail": "checking"}
+        assert first.json()["status"] == "ready"  # not known to be down: not degraded
+        release.set()
+        deadline = time.monotonic() + 10
+        while client.get("/readyz").json()["providers"]["lab"]["ok"] is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert client.get("/readyz").json()["providers"]["lab"]["ok"] is True
 
 
 def test_metrics_count_findings_and_outcomes(client: TestClient, idp: FakeIdP, tmp_path: Path) -> None:
