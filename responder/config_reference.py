@@ -236,9 +236,10 @@ responder config check --format json                                     # for m
 `config check` loads and validates every key below, every `[[providers]]` table through its plugin's settings
 model, every `[[sources]]` table through its plugin when that plugin is installed, every `[[notifiers]]` table
 as `serve` builds it (its URL and secrets; no message is sent), the API keys, responder's own keys and every
-secret file or variable (readable, not empty), and whether the ledger is reachable and migrated. Unless `--offline`, each provider instance (and each source whose plugin can) then proves its URL
-and responder's credentials with one harmless read, as `responder providers check` does. Each problem is
-printed with its key (e.g. `providers.corp.token_file`) and a fix; no secret value is ever printed.
+secret file or variable (readable, not empty), and whether the ledger is reachable and migrated. Unless
+`--offline`, each provider instance (and each source whose plugin can) then proves its URL and responder's
+credentials with one harmless read, as `responder providers check` does. Each problem is printed with its key
+(e.g. `providers.corp.token_file`) and a fix; no secret value is ever printed.
 
 Exit status: **0** all good, **2** configuration problems (fix the file or the environment), **1** a check
 failed (an IdP refused responder's credentials, the ledger did not answer).

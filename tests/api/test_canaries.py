@@ -1,8 +1,8 @@
 """Canary tokens: distinct random credentials, planted in a HAR and sent through every route that takes input
 (raw and multipart upload, an unreadable upload, a panic's reason, targets and confirmation through the API
-and the panic page, ledger filters, path parameters, an API key header), with every log captured at debug level. None may appear in any answer
-(error answers included), any log line, /metrics, any file the service keeps (the SQLite ledger read as bytes,
-the spool, the sanitized copies) or a downloaded sanitized copy."""
+and the panic page, ledger filters, path parameters, an API key header), with every log captured at debug
+level. None may appear in any answer (error answers included), any log line, /metrics, any file the service
+keeps (the SQLite ledger read as bytes, the spool, the sanitized copies) or a downloaded sanitized copy."""
 
 from __future__ import annotations
 

@@ -167,7 +167,8 @@ def test_an_intake_whose_credentials_need_a_person_is_reported(
     result = lab.service.intake(
         flows.scan(lab.settings, path), trigger=Trigger.UPLOAD, actor="alice", source="zendesk", reference="ticket 9"
     )
-    assert result.action_ids == () and result.unhandled == 1
+    assert result.action_ids == ()
+    assert result.unhandled == 1
     lab.work()
     assert worker.run_once().sent == 1
     (hook,) = http.at(HOOK)

@@ -62,7 +62,7 @@ def _zip() -> bytes:
     ("head", "read"),
     [
         (b'{"log": {"version": "1.2", "entries": []}}', True),
-        (b"\xef\xbb\xbf{\"log\": {}}", True),  # a UTF-8 BOM
+        (b'\xef\xbb\xbf{"log": {}}', True),  # a UTF-8 BOM
         (gzip.compress(b'{"log": {}}'), True),
         (_zip(), True),  # a zip of HARs, and a Fiddler .saz
         (b"PK\x05\x06" + b"\x00" * 18, True),  # an empty zip: read, and found empty
