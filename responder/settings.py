@@ -184,6 +184,9 @@ class ServeSettings(BaseModel):
     max_upload_bytes: int = Field(default=512 * _MiB, gt=0, description="larger uploads are refused with 413")
     engine: bool = Field(default=True, description="run the execution engine inside the service")
     ready_cache_seconds: float = Field(default=30, ge=0, description="how long /readyz reuses a provider check")
+    sanitized_keep_hours: float = Field(
+        default=24, gt=0, description="an upload's sanitized copy not downloaded within this time is deleted"
+    )
     page_session_key_file: Path | None = Field(
         default=None,
         description="key signing panic-page sessions (64 hex); must exist. Default: generated once into "

@@ -130,6 +130,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
             state.start_tickets()
             state.stop_notifications = start_in_background(settings, responder.ledger, threading.Event())
         health.refresh_provider_checks(state)  # so the first readiness probe already has answers
+        artifacts.expire_sanitized(state.sanitized_dir, settings.serve.sanitized_keep_hours)
         log.info("service_started", engine=engine_on, api_keys=len(state.keys))
         try:
             yield

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -157,8 +158,24 @@ def _intake(state: AppState, spool: Path, name: str, caller: Caller, dry_run: bo
     )
 
 
+def expire_sanitized(folder: Path, keep_hours: float) -> int:
+    """Remove the sanitized copies nobody downloaded in time (and downloads a crash left half-sent). They hold no
+    credential, but they hold the rest of a customer's capture, which is not kept for ever. Returns how many."""
+    cutoff = time.time() - keep_hours * 3600
+    removed = 0
+    for entry in folder.iterdir():
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry)
+                removed += 1
+        except OSError:  # taken by a download meanwhile, or already gone
+            continue
+    return removed
+
+
 def _sanitize(state: AppState, original: Path, name: str, intake_id: str, report: Any) -> str | None:
     """After the intake is recorded: a failure here loses no revocation, only the copy (noted in the log)."""
+    expire_sanitized(state.sanitized_dir, state.settings.serve.sanitized_keep_hours)
     target_dir = state.sanitized_dir / intake_id
     target_dir.mkdir(mode=0o700)
     try:

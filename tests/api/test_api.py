@@ -299,3 +299,22 @@ def test_a_dead_processs_upload_spool_is_removed_at_start(service_settings: Call
     own = Path(app.state.responder.spool_dir)
     assert own.parent == uploads
     assert own.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_sanitized_copy_nobody_downloads_is_deleted_in_time(service_settings: Callable[..., Settings]) -> None:
+    import os
+
+    from responder.api.artifacts import expire_sanitized
+
+    settings = service_settings()
+    with TestClient(create_app(settings, run_engine=False)) as client:
+        folder = client.app.state.responder.sanitized_dir  # type: ignore[attr-defined]
+        old, fresh, half_sent = folder / SAMPLE_ID, folder / "fresh-intake", folder / f"{SAMPLE_ID}.sending-ab"
+        for copy in (old, fresh, half_sent):
+            copy.mkdir()
+            (copy / "ticket.har").write_text("{}")
+        day_ago = time.time() - 25 * 3600
+        for copy in (old, half_sent):
+            os.utime(copy, (day_ago, day_ago))
+        assert expire_sanitized(folder, settings.serve.sanitized_keep_hours) == 2
+        assert [p.name for p in folder.iterdir()] == ["fresh-intake"]
