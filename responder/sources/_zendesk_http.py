@@ -105,6 +105,8 @@ class AccountWindow:
         self._max_wait = max_wait
         self._left: int | None = None
         self._reset_at = 0.0
+        self._window = float(WINDOW_SECONDS)  # the window's length, as far as answers have told
+        self._window_seen = 0.0  # the longest reset an answer has named
         self._in_flight = 0
         self._lock = threading.Lock()
 
@@ -140,12 +142,15 @@ class AccountWindow:
                 # Answers arrive out of order while other calls are in flight: within a window, keep the lower
                 # estimate, less the calls not yet answered (a stale, higher count would earn a 429). A window's
                 # end is taken from its first answer and not moved; after it, the next answer starts afresh.
-                # Only list endpoints say when the window resets; other answers give the count alone, and then
-                # the window is taken to end a minute on (Zendesk's limits are per minute): waiting a little
-                # too long beats a 429.
+                # Only some endpoints say when the window resets; other answers give the count alone, and then
+                # the window is taken to last as long as the longest reset seen (a minute until one is seen:
+                # Zendesk's limits are per minute): waiting a little too long beats a 429.
                 left = int(remaining) - self._in_flight
+                if reset.isdigit():
+                    self._window = min(float(WINDOW_SECONDS), max(self._window_seen, float(reset)))
+                    self._window_seen = self._window
                 if self._left is None or now >= self._reset_at:
-                    seconds = int(reset) if reset.isdigit() else WINDOW_SECONDS
+                    seconds = int(reset) if reset.isdigit() else self._window
                     self._left, self._reset_at = left, now + seconds
                 else:
                     self._left = min(self._left, left)

@@ -24,9 +24,9 @@ Zendesk where it matters to a sweep and a clean-up:
   comment (and `uploads`) adds it, answering `audit.events[]`; a closed ticket refuses any update with 422
   ("Status: closed prevents ticket update", Zendesk's long-standing behaviour, not checked on a live account).
 - Rate limits: an account-wide limit per window (default a minute) answering 429 + Retry-After, with
-  `X-Rate-Limit` and `X-Rate-Limit-Remaining` on every answer, `ratelimit-limit`, `ratelimit-remaining` and
-  `ratelimit-reset` only on list endpoints (as Zendesk documents), and the incremental export's own per-minute
-  limit (default 10). Counters of requests and 429s.
+  `X-Rate-Limit`, `X-Rate-Limit-Remaining`, `ratelimit-limit`, `ratelimit-remaining`, `ratelimit-reset` on every
+  answer (all of them are Ticketing API calls), and the incremental export's own per-minute limit (default 10).
+  Counters of requests and 429s.
 - Records: `redactions` (which attachment, how), `uploads`, `notes` (public or internal), for assertions.
 """
 
@@ -42,6 +42,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,17 +147,20 @@ class _Window:
     def reset_in(self, now: float) -> int:
         return max(1, math.ceil(self.start + self.seconds - now)) if self.limit is not None else 0
 
-    def headers(self, now: float, *, listing: bool = True) -> dict[str, str]:
-        """Zendesk sends `X-Rate-Limit(-Remaining)` on every answer, and the `ratelimit-*` trio (with the
-        reset) only on list endpoints ("best practices for avoiding rate limiting")."""
+    def headers(self, now: float) -> dict[str, str]:
+        """`X-Rate-Limit(-Remaining)`, and the `ratelimit-*` trio with the reset, which "Ticketing APIs such as
+        the Tickets API and the Users API" add (rate-limits reference): every call responder makes is one."""
         if self.limit is None:
             return {}
         left = str(max(0, self.limit - self.used)) if now - self.start < self.seconds else str(self.limit)
         limit, reset = str(self.limit), str(self.reset_in(now))
-        always = {"X-Rate-Limit": limit, "X-Rate-Limit-Remaining": left}
-        if not listing:
-            return always
-        return {**always, "ratelimit-limit": limit, "ratelimit-remaining": left, "ratelimit-reset": reset}
+        return {
+            "X-Rate-Limit": limit,
+            "X-Rate-Limit-Remaining": left,
+            "ratelimit-limit": limit,
+            "ratelimit-remaining": left,
+            "ratelimit-reset": reset,
+        }
 
 
 class FakeZendesk:
@@ -190,6 +194,7 @@ class FakeZendesk:
         self.cdn_requests: list[Download] = []
         self.requests = 0  # /api/v2 requests answered (429s included)
         self.export_requests = 0  # incremental export requests answered with 200
+        self.comment_listings: Counter[str] = Counter()  # per ticket id: how often its comments were listed
         self.rejected_429 = 0
         self.export_lag_seconds = export_lag_seconds  # Zendesk leaves out the last minute's changes
         self._window = _Window(requests_per_window, window_seconds)
@@ -298,8 +303,7 @@ class FakeZendesk:
             now = time.monotonic()
             if not self._window.admit(now):
                 return self._too_many(self._window, now)
-            listing = method == "GET" and (path.endswith("/comments") or "/incremental/" in path)
-            limits = self._window.headers(now, listing=listing)
+            limits = self._window.headers(now)
             if headers.get("authorization") != self._credentials:
                 return _json(401, {"error": "Couldn't authenticate you"}, limits)
             status, extra, payload = self._route(method, path, query, headers, body, now)
@@ -330,6 +334,8 @@ class FakeZendesk:
             case "PUT", ["tickets", ticket_id]:
                 return self._update(ticket_id, body)
             case "GET", ["tickets", ticket_id, "comments"]:
+                if "page[after]" not in query:
+                    self.comment_listings[ticket_id] += 1  # a listing starts (its later pages are one listing)
                 return self._list_comments(ticket_id, query)
             case "GET", ["attachments", attachment_id]:
                 attachment = self.attachments.get(_int(attachment_id))

@@ -1,6 +1,7 @@
 """The scale-out shape on one machine: two `responder serve` replicas and one `responder work` process on one
-PostgreSQL ledger, behind no load balancer (the test spreads requests itself). Webhooks (including the same
-delivery sent to both replicas), a panic of 60 users, and a scheduled sweep each happen exactly once."""
+PostgreSQL ledger, behind no load balancer (the test spreads requests itself). Webhooks (the same delivery
+sent to both replicas at the same moment), a panic of 60 users, a scheduled sweep and the notifications of
+all of them each happen exactly once."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -26,13 +29,18 @@ from tests.fakes.zendesk import FakeZendesk, attachment_linked_event, signed_del
 from tests.integration.oidc_peer import free_port
 from tests.ledger import flows
 from tests.ledger.conftest import random_token
+from tests.notify.receivers import HttpReceiver
 
 ZD_TOKEN = "zd-canary-" + secrets.token_hex(12)
 WEBHOOK_SECRET = "whsec-" + secrets.token_hex(16)
 API_KEY = secrets.token_urlsafe(32)
+SIGNING_SECRET = "siem-" + secrets.token_hex(16)
+HOOK_PATH = "/hook"
 
 
-def write_config(tmp_path: Path, name: str, pg_url: str, idp: FakeIdP, zd: FakeZendesk, keys: Path) -> Path:
+def write_config(
+    tmp_path: Path, name: str, pg_url: str, idp: FakeIdP, zd: FakeZendesk, keys: Path, hook: HttpReceiver
+) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(
         f"""data_dir = "{tmp_path / name}"
@@ -62,7 +70,14 @@ plugin = "fake"
 base_url = "{idp.url}"
 hosts = ["{flows.HOST}"]
 
-{source_toml(zd, ZD_TOKEN, webhook_secret=WEBHOOK_SECRET, schedule="every 1h")}"""
+{source_toml(zd, ZD_TOKEN, webhook_secret=WEBHOOK_SECRET, schedule="every 1h")}
+
+[[notifiers]]
+name = "siem"
+kind = "webhook"
+url = "{hook.url(HOOK_PATH)}"
+secret = "{SIGNING_SECRET}"
+"""
     )
     return path
 
@@ -119,7 +134,11 @@ def test_two_replicas_and_a_worker_on_one_postgresql_do_each_thing_once(
     keys.mkdir()
     for name in ("fingerprint", "seal", "page"):
         (keys / name).write_text(secrets.token_hex(32))
-    with FakeIdP() as idp, FakeZendesk(api_token=ZD_TOKEN, requests_per_window=200, window_seconds=1.0) as zd:
+    with (
+        FakeIdP() as idp,
+        FakeZendesk(api_token=ZD_TOKEN, requests_per_window=200, window_seconds=1.0) as zd,
+        HttpReceiver() as hook,
+    ):
         # Old tickets for the scheduled sweep: 20 captures among 100 tickets.
         swept_tokens = [random_token() for _ in range(20)]
         for n in range(100):
@@ -137,8 +156,8 @@ def test_two_replicas_and_a_worker_on_one_postgresql_do_each_thing_once(
             idp.add_user(f"u-{n}", f"user{n}@example.com", groups=("support",))
 
         ports = [free_port(), free_port()]
-        configs = [write_config(tmp_path, f"replica{i}", pg_url, idp, zd, keys) for i in range(2)]
-        worker_config = write_config(tmp_path, "worker", pg_url, idp, zd, keys)
+        configs = [write_config(tmp_path, f"replica{i}", pg_url, idp, zd, keys, hook) for i in range(2)]
+        worker_config = write_config(tmp_path, "worker", pg_url, idp, zd, keys, hook)
         for i, port in enumerate(ports):
             fleet.start(f"serve{i}", "serve", "--port", str(port), "--config", str(configs[i]))
         fleet.start("work", "work", "--config", str(worker_config))
@@ -160,10 +179,15 @@ def test_two_replicas_and_a_worker_on_one_postgresql_do_each_thing_once(
             (attachment,) = zd.attachment_ids(ticket)
             attachments.append(attachment)
             body = attachment_linked_event(ticket, comment, attachment)
-            answers = [
-                httpx.post(f"{base}/v1/webhooks/support", content=body, headers=signed_delivery(body, WEBHOOK_SECRET))
-                for base in bases
-            ]
+            together = threading.Barrier(2)
+
+            def deliver(base: str, body: bytes = body, together: threading.Barrier = together) -> httpx.Response:
+                headers = signed_delivery(body, WEBHOOK_SECRET)
+                together.wait()  # both replicas receive it at the same moment
+                return httpx.post(f"{base}/v1/webhooks/support", content=body, headers=headers)
+
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(pool.map(deliver, bases))
             assert sorted(a.status_code for a in answers) == [202, 202]
             assert sorted(a.json()["duplicate"] for a in answers) == [False, True]
 
@@ -197,6 +221,14 @@ def test_two_replicas_and_a_worker_on_one_postgresql_do_each_thing_once(
         assert count(configs[0], select(func.count()).select_from(webhook_deliveries)) == 10
         sweeps = count(configs[0], select(func.count()).where(events.c.type == "sweep_started"))
         assert sweeps == 1  # three processes with the same schedule: one swept, the others found it done
+
+        # Notifications: one message per intake with a live credential and one for the panic, whichever of the
+        # three processes sent it.
+        until(lambda: len(hook.at(HOOK_PATH)) >= 31, what="the notifications")
+        time.sleep(3)  # a duplicate would have arrived by now
+        sent = Counter((m.json()["kind"], m.json()["id"]) for m in hook.at(HOOK_PATH))
+        assert Counter(kind for kind, _ in sent) == Counter({"intake": 30, "panic": 1})
+        assert max(sent.values()) == 1
 
 
 def _up(base: str) -> bool:

@@ -21,7 +21,7 @@ import pytest
 import respx
 
 from responder.errors import AttachmentGone, AttachmentTooLarge, ConfigError, SourceError, WebhookRefused
-from responder.http import DryRunViolation, build_client
+from responder.http import DryRunViolation, RateLimitPacer, build_client
 from responder.interfaces import Source
 from responder.model import AttachmentRef
 from responder.plugins import load_sources
@@ -278,8 +278,15 @@ def test_each_status_has_one_meaning(
     words: str,
 ) -> None:
     api(router, "GET", "/api/v2/tickets/35436/comments", answer(status, {"error": "Busy"}, **headers))
+    clock = Clock()  # a 429's short waits (the source's, and the HTTP client's pacer) pass on the test's clock
+    client = httpx.Client(
+        base_url=BASE, transport=RateLimitPacer(httpx.HTTPTransport(), clock=clock, sleep=clock.sleep)
+    )
+    source = ZendeskSource.from_config(
+        "zd", {"base_url": BASE, "email": EMAIL, "api_token": TOKEN}, client, None, clock=clock, sleep=clock.sleep
+    )
     with pytest.raises(SourceError) as caught:
-        make_source().attachments_of("35436")
+        source.attachments_of("35436")
     assert type(caught.value) is SourceError
     assert caught.value.transient is transient
     assert caught.value.retry_after == retry_after
@@ -427,7 +434,7 @@ def test_the_account_window_is_waited_out_before_a_429(router: respx.MockRouter)
 
 
 def test_an_answer_without_a_reset_still_counts_against_a_minute_window(router: respx.MockRouter) -> None:
-    """Only list endpoints send `ratelimit-reset`; a ticket read says how many calls are left and nothing more."""
+    """An answer may carry the count without `ratelimit-reset` (only the Ticketing APIs add the trio)."""
     clock = Clock()
     headers = {"X-Rate-Limit": "400", "X-Rate-Limit-Remaining": "0"}
     route = api(router, "GET", "/api/v2/tickets/35436/comments", answer(200, comments_page(), **headers))
@@ -436,6 +443,25 @@ def test_an_answer_without_a_reset_still_counts_against_a_minute_window(router: 
     source.attachments_of("35436")
     assert clock.sleeps == [60.0]  # the rest of the minute, taken to start at the first answer
     assert route.call_count == 2
+
+
+def test_the_window_length_is_learned_from_the_answers_that_name_a_reset(router: respx.MockRouter) -> None:
+    clock = Clock()
+    listing = {"X-Rate-Limit": "400", "X-Rate-Limit-Remaining": "5", "ratelimit-reset": "10"}
+    api(router, "GET", "/api/v2/tickets/35436/comments", answer(200, comments_page(), **listing))
+    api(
+        router,
+        "GET",
+        "/api/v2/attachments/498483",
+        answer(200, {"attachment": attachment(498483)}, **{"X-Rate-Limit": "400", "X-Rate-Limit-Remaining": "0"}),
+    )
+    router.route(host=HOST, path__startswith="/attachments/token/").mock(return_value=httpx.Response(200, content=b"x"))
+    source = make_source(clock=clock)
+    source.attachments_of("35436")  # names a 10 s window
+    clock.now += 11  # that window is over
+    source.download(ref(), 1 << 20, io.BytesIO())  # a read that says none are left, and names no reset
+    source.attachments_of("35436")
+    assert clock.sleeps == [10.0]  # the learned window, not a whole minute
 
 
 def test_a_long_window_is_handed_to_the_core_as_transient(router: respx.MockRouter) -> None:
