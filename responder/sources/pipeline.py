@@ -96,6 +96,8 @@ class TicketWork:
         # memory: a restart simply tries them again at once.
         self._listing_backoff: dict[str, tuple[datetime, float]] = {}
         self._backoff_lock = threading.Lock()
+        # Sources whose deliveries named a file but no ticket (a Jira `attachment_created`): a sweep finds it.
+        self._sweeps_wanted: set[str] = set()
 
     @classmethod
     def assemble(
@@ -144,7 +146,12 @@ class TicketWork:
             resting = [d for d, (again, _) in self._listing_backoff.items() if again > now]
         for delivery in self._book.waiting_deliveries(self._sources, exclude=resting):
             refs = list(delivery.attachments)
-            if not refs and delivery.ticket_id:
+            if not delivery.ticket_id:
+                # Nothing to fetch by: the file is new somewhere in the source, which a sweep from the last
+                # checkpoint finds at once (a Jira `attachment_created` names the file but not its issue).
+                with self._backoff_lock:
+                    self._sweeps_wanted.add(delivery.source)
+            elif not refs:
                 listing = functools.partial(self._sources[delivery.source].attachments_of, delivery.ticket_id)
                 try:
                     refs = list(retry.call(listing, sleep=self._sleep))
@@ -160,6 +167,12 @@ class TicketWork:
             with self._backoff_lock:
                 self._listing_backoff.pop(delivery.id, None)
         return new
+
+    def take_sweep_requests(self) -> set[str]:
+        """The sources a delivery asked to sweep since the last call (each named once)."""
+        with self._backoff_lock:
+            wanted, self._sweeps_wanted = self._sweeps_wanted, set()
+        return wanted
 
     def _back_off(self, delivery_id: str, now: datetime) -> float:
         with self._backoff_lock:

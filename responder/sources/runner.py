@@ -42,6 +42,8 @@ class SourceRunner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._running: list[threading.Thread] = []
+        self._requested: set[str] = set()  # sources with a webhook-requested sweep running
+        self._requested_lock = threading.Lock()
         configs = {c.name: c for c in work.responder.settings.sources}
         self._schedules: dict[str, Schedule] = {}
         if schedules:
@@ -79,6 +81,8 @@ class SourceRunner:
         while not self._stop.is_set():
             try:
                 busy = self._work.pump_deliveries() + self._work.run_once(limit=2)
+                for name in self._work.take_sweep_requests():
+                    self._sweep_soon(name)
             except ResponderError as exc:  # the ledger is unreachable: wait and try again
                 log.error("ticket_work_failed", error=str(exc))
                 busy = 0
@@ -94,6 +98,28 @@ class SourceRunner:
                 if self._due(name, schedule):
                     self._sweep(name)
             self._stop.wait(min(30.0, self._poll * 10))
+
+    def _sweep_soon(self, name: str) -> None:
+        """A sweep a webhook asked for, on its own thread (one per source at a time; the lease keeps it to one
+        process). Only from an existing checkpoint: a first sweep of a whole account is an operator's call."""
+        if name not in self._sources:
+            return
+        if self._work.book.last_checkpoint(name) is None:
+            log.warning("requested_sweep_skipped", source=name, why="never swept: run `responder sweep` once")
+            return
+        with self._requested_lock:
+            if name in self._requested:
+                return
+            self._requested.add(name)
+
+        def run() -> None:
+            try:
+                self._sweep(name)
+            finally:
+                with self._requested_lock:
+                    self._requested.discard(name)
+
+        self._spawn(run, f"sweep-{name}")
 
     def _due(self, name: str, schedule: Schedule) -> bool:
         last = self._work.book.last_checkpoint(name)
