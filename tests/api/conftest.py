@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -50,3 +52,15 @@ def service_settings(tmp_path: Path, idp: FakeIdP) -> Callable[..., Settings]:
 def client(service_settings: Callable[..., Settings]) -> Iterator[TestClient]:
     with TestClient(create_app(service_settings()), raise_server_exceptions=False) as running:
         yield running
+
+
+def wait_until_serving(base: str, seconds: float = 60) -> None:
+    """Until a `responder serve` started as a process answers at `base`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=2)
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.2)

@@ -246,14 +246,19 @@ def test_a_slow_idp_never_holds_up_the_readiness_probe(service_settings: Callabl
         assert client.get("/readyz").json()["providers"]["lab"]["ok"] is True
 
 
-def test_metrics_count_findings_and_outcomes(client: TestClient, idp: FakeIdP, tmp_path: Path) -> None:
-    token = random_token()
+def metrics_after_an_upload(client: TestClient, idp: FakeIdP, tmp_path: Path, token: str) -> str:
+    """Upload a capture holding one live token, wait until its actions are done, and scrape /metrics."""
     idp.issue(token, subject="max")
     accepted = client.post(
         "/v1/artifacts", content=capture(tmp_path / "m.har", [token]).read_bytes(), headers=bearer("uploader")
     ).json()
     wait_done(client, accepted["status_url"])
-    text = client.get("/metrics", headers=bearer("auditor")).text
+    return client.get("/metrics", headers=bearer("auditor")).text
+
+
+def test_metrics_count_findings_and_outcomes(client: TestClient, idp: FakeIdP, tmp_path: Path) -> None:
+    token = random_token()
+    text = metrics_after_an_upload(client, idp, tmp_path, token)
     assert 'responder_findings_total{kind="access_token"} 1.0' in text
     assert 'responder_actions_finished_total{outcome="revoked",provider="lab"} 1.0' in text
     assert "responder_revocation_latency_seconds_count 1.0" in text
@@ -265,14 +270,8 @@ def test_metrics_count_findings_and_outcomes(client: TestClient, idp: FakeIdP, t
 def test_every_failed_idp_call_is_counted_even_when_a_retry_succeeds(
     client: TestClient, idp: FakeIdP, tmp_path: Path
 ) -> None:
-    token = random_token()
-    idp.issue(token, subject="max")
     idp.fail_next(2, status=503, method="POST")  # two answers of 503, then the revocation goes through
-    accepted = client.post(
-        "/v1/artifacts", content=capture(tmp_path / "e.har", [token]).read_bytes(), headers=bearer("uploader")
-    ).json()
-    wait_done(client, accepted["status_url"])
-    text = client.get("/metrics", headers=bearer("auditor")).text
+    text = metrics_after_an_upload(client, idp, tmp_path, random_token())
     assert 'responder_idp_errors_total{provider="lab"} 2.0' in text
     assert 'responder_actions_finished_total{outcome="revoked",provider="lab"} 1.0' in text
     assert 'responder_intakes_total{trigger="upload"} 1.0' in text

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.api.conftest import wait_until_serving
 from tests.integration.oidc_peer import free_port
 from tests.test_cli import run
 
@@ -41,14 +42,7 @@ def test_on_loopback_a_run_only_key_is_printed_once_and_works(tmp_path: Path) ->
             lines.append(line)
         key = next(line for line in lines if "Authorization: Bearer" in line).split("Bearer ", 1)[1].strip()
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "serve did not come up"
-                time.sleep(0.2)
+        wait_until_serving(base)
         assert httpx.get(f"{base}/v1/ledger").status_code == 401
         listed = httpx.get(f"{base}/v1/ledger", headers={"Authorization": f"Bearer {key}"})
         assert listed.status_code == 200
