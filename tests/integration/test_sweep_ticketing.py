@@ -310,11 +310,14 @@ def test_a_sweep_killed_mid_way_resumes_without_reprocessing_or_missing_a_ticket
             select(func.count(func.distinct(source_items.c.attachment_id))).where(source_items.c.origin == "sweep"),
         )
         assert per_item == CAPTURES
-        # Each run resumed at its checkpoint: a kill can repeat the page being listed, nothing before it.
+        # Each run resumed at its checkpoint: a kill can repeat the page being listed, nothing before it. (A
+        # ticket responder itself updated, with the copy and the note, comes back in the export once or twice:
+        # that is the vendor's export, not a restart. A restart from the beginning would list all 500 again.)
         pages = -(-TICKETS // 50)
-        assert zd.export_requests <= pages + 1 + kills, (zd.export_requests, kills)
+        assert zd.export_requests <= pages + 2 + kills, (zd.export_requests, kills)
         assert len(zd.comment_listings) == TICKETS  # every ticket listed, none missed
-        assert sum(zd.comment_listings.values()) <= TICKETS + 50 * kills, sum(zd.comment_listings.values())
+        listings = sum(zd.comment_listings.values())
+        assert listings <= TICKETS + 2 * CAPTURES + 50 * kills, (listings, kills)
         assert {str(r.attachment_id) for r in zd.redactions} == set(world.captures)  # none missed
         # A kill between the vendor's answer and the ledger write can repeat that one call, once per kill.
         assert len(zd.redactions) <= CAPTURES + kills
