@@ -46,7 +46,7 @@ from responder.errors import ConfigError, DirectoryError
 from responder.execute import RunStats
 from responder.leases import owner_name
 from responder.ledger.queries import Filters, list_actions
-from responder.metrics import Metrics
+from responder.metrics import Metrics, observed
 from responder.model import Subject, Trigger
 from responder.notify.worker import start_in_background
 from responder.plugins import load_sources_tolerant
@@ -262,9 +262,7 @@ def work(
     settings = load(config, **overrides)
     responder = Responder.from_settings(settings)
     stop = threading.Event()
-    metrics = Metrics(lambda: responder.ledger.due_or_leased())
-    responder.on_intake = metrics.intake_recorded
-    engine = responder.engine(on_finish=metrics.action_finished, on_call=metrics.call_answered)
+    metrics, engine = observed(responder)
     exporter = _serve_metrics(metrics, metrics_host, metrics_port) if metrics_port else None
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

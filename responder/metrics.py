@@ -6,12 +6,17 @@ artifact or a request."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from responder.model import Finding, OutcomeStatus
+
+if TYPE_CHECKING:
+    from responder.execute import Engine
+    from responder.service import Responder
 
 _FAILED = frozenset({OutcomeStatus.FAILED_PERMANENT, OutcomeStatus.FAILED_TRANSIENT})
 
@@ -67,6 +72,14 @@ class Metrics:
         self.actions.labels(provider, outcome.value).inc()
         if seconds is not None and outcome is not OutcomeStatus.DRY_RUN:
             self.latency.observe(max(0.0, seconds))
+
+
+def observed(responder: Responder) -> tuple[Metrics, Engine]:
+    """This process's metrics, told of every intake `responder` records and of every call and finished action of
+    the engine returned with them."""
+    metrics = Metrics(responder.ledger.due_or_leased)
+    responder.on_intake = metrics.intake_recorded
+    return metrics, responder.engine(on_finish=metrics.action_finished, on_call=metrics.call_answered)
 
 
 class _QueueDepth(Collector):

@@ -23,7 +23,7 @@ from responder.errors import ResponderError
 from responder.execute import Engine
 from responder.keys import fingerprinter
 from responder.leases import owner_name
-from responder.metrics import Metrics
+from responder.metrics import Metrics, observed
 from responder.notify.worker import start_in_background
 from responder.plugins import load_readers, load_sources_tolerant
 from responder.sanitize.writer import Sanitizer
@@ -108,8 +108,7 @@ def state_of(request: Request) -> AppState:
 def create_app(settings: Settings, *, responder: Responder | None = None, run_engine: bool | None = None) -> FastAPI:
     responder = responder or Responder.from_settings(settings)
     registry = load_readers()
-    metrics = Metrics(lambda: responder.ledger.due_or_leased())
-    responder.on_intake = metrics.intake_recorded
+    metrics, engine = observed(responder)
     state = AppState(
         settings=settings,
         responder=responder,
@@ -117,7 +116,7 @@ def create_app(settings: Settings, *, responder: Responder | None = None, run_en
         sanitizer=Sanitizer(registry, settings.scan),
         keys=ApiKeys(settings.api_keys),
         metrics=metrics,
-        engine=responder.engine(on_finish=metrics.action_finished, on_call=metrics.call_answered),
+        engine=engine,
         spool_dir=_upload_spool(settings.data_dir / "spool" / "uploads"),
         sanitized_dir=_private_dir(settings.data_dir / "sanitized"),
     )

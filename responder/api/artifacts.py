@@ -40,7 +40,6 @@ from responder.model import Trigger
 
 router = APIRouter(tags=["artifacts"])
 log = structlog.get_logger("responder.api.artifacts")
-CHUNK = 1024 * 1024
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 # The route reads the body itself (streamed to the spool), so FastAPI cannot infer it: it is published here.
 _UPLOAD_BODY = {

@@ -1,9 +1,8 @@
-"""A multipart upload written straight to responder's own spool as it arrives.
+"""A multipart upload written straight to this process's spool as it arrives.
 
-Starlette's form parser keeps each file in a temporary file of the system's temp directory; a capture holds
-live credentials, and a process killed mid-upload would leave one there, where the start-up clean-up of dead
-processes' spools never looks. python-multipart's push parser hands over the file part's bytes as they come,
-so they go only to the spool file responder owns (and removes)."""
+python-multipart's push parser hands over the file part's bytes as they come, so they are written once, to the
+spool file responder owns (mode 0600, removed after the scan), not first into a temporary file of the system's
+and then copied; and the parts and files a form may hold are limited before anything is kept."""
 
 from __future__ import annotations
 

@@ -105,8 +105,7 @@ class AccountWindow:
         self._max_wait = max_wait
         self._left: int | None = None
         self._reset_at = 0.0
-        self._window = float(WINDOW_SECONDS)  # the window's length, as far as answers have told
-        self._window_seen = 0.0  # the longest reset an answer has named
+        self._longest_reset = 0.0  # the longest reset an answer has named: the window's length, as far as told
         self._in_flight = 0
         self._lock = threading.Lock()
 
@@ -147,10 +146,9 @@ class AccountWindow:
                 # Zendesk's limits are per minute): waiting a little too long beats a 429.
                 left = int(remaining) - self._in_flight
                 if reset.isdigit():
-                    self._window = min(float(WINDOW_SECONDS), max(self._window_seen, float(reset)))
-                    self._window_seen = self._window
+                    self._longest_reset = min(float(WINDOW_SECONDS), max(self._longest_reset, float(reset)))
                 if self._left is None or now >= self._reset_at:
-                    seconds = int(reset) if reset.isdigit() else self._window
+                    seconds = int(reset) if reset.isdigit() else (self._longest_reset or WINDOW_SECONDS)
                     self._left, self._reset_at = left, now + seconds
                 else:
                     self._left = min(self._left, left)

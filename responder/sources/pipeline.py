@@ -95,7 +95,7 @@ class TicketWork:
         # Deliveries whose ticket could not be listed, by id: (when to try again, the wait after that). Kept in
         # memory: a restart simply tries them again at once.
         self._listing_backoff: dict[str, tuple[datetime, float]] = {}
-        self._backoff_lock = threading.Lock()
+        self._deliveries_lock = threading.Lock()  # guards the back-off table and the sweep requests
         # Sources whose deliveries named a file but no ticket (a Jira `attachment_created`): a sweep finds it.
         self._sweeps_wanted: set[str] = set()
 
@@ -142,14 +142,14 @@ class TicketWork:
         deliveries do not hold up newer ones."""
         new = 0
         now = self._clock()
-        with self._backoff_lock:
+        with self._deliveries_lock:
             resting = [d for d, (again, _) in self._listing_backoff.items() if again > now]
         for delivery in self._book.waiting_deliveries(self._sources, exclude=resting):
             refs = list(delivery.attachments)
             if not delivery.ticket_id:
                 # Nothing to fetch by: the file is new somewhere in the source, which a sweep from the last
                 # checkpoint finds at once (a Jira `attachment_created` names the file but not its issue).
-                with self._backoff_lock:
+                with self._deliveries_lock:
                     self._sweeps_wanted.add(delivery.source)
             elif not refs:
                 listing = functools.partial(self._sources[delivery.source].attachments_of, delivery.ticket_id)
@@ -164,18 +164,18 @@ class TicketWork:
                     level("delivery_listing_failed", source=delivery.source, error=str(exc), retry_in_s=wait)
                     continue
             new += self._book.deliver(delivery, self._filters[delivery.source].pick(refs))
-            with self._backoff_lock:
+            with self._deliveries_lock:
                 self._listing_backoff.pop(delivery.id, None)
         return new
 
     def take_sweep_requests(self) -> set[str]:
         """The sources a delivery asked to sweep since the last call (each named once)."""
-        with self._backoff_lock:
+        with self._deliveries_lock:
             wanted, self._sweeps_wanted = self._sweeps_wanted, set()
         return wanted
 
     def _back_off(self, delivery_id: str, now: datetime) -> float:
-        with self._backoff_lock:
+        with self._deliveries_lock:
             _, wait = self._listing_backoff.get(delivery_id, (now, LISTING_RETRY_FIRST / 2))
             wait = min(wait * 2, LISTING_RETRY_MAX)
             self._listing_backoff[delivery_id] = (now + timedelta(seconds=wait), wait)
