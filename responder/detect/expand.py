@@ -97,23 +97,29 @@ MARKED_URL = re.compile(r"https?://[^\s\"'<>\\?#@]*+[?#@]")
 def expand(obs: Observation, index: TextIndex) -> Iterator[Observation]:
     """`index`: the anchors of `obs`'s text (it holds at least ANCHORS)."""
     text = index.text
-    yield from _named_pairs(obs, index)
-    yield from _header_lines(obs, index)
-    yield from _curl(obs, index)
+    # Each detector runs only if one of its anchors occurs: a JSON body often holds a URL and nothing else.
+    present = index.hits.keys()
+    if not present.isdisjoint(_NAME_ANCHORS):
+        yield from _named_pairs(obs, index)
+    if not present.isdisjoint(_HEADER_ANCHORS):
+        yield from _header_lines(obs, index)
+    if not present.isdisjoint(_CURL_ANCHORS):
+        yield from _curl(obs, index)
     values = index.positions('"value"')
-    for position in index.positions('"name"'):
+    for position in index.positions('"name"') if values else ():
         # A pair needs a `"value"` after its name: most JSON bodies have names but no values.
-        if values and values[-1] > position and (match := _HAR_PAIR.match(text, position)) is not None:
+        if values[-1] > position and (match := _HAR_PAIR.match(text, position)) is not None:
             yield _derived(obs, json_unescape(match.group(1)), json_unescape(match.group(2)), "pair")
-    for anchor in _AUTH_ANCHORS:
-        for position in index.positions(anchor):
-            if position and text[position - 1].isalnum():
-                continue
-            if (match := _AUTH.match(text, position)) is not None:
-                token = match.group(2).replace("\\/", "/")  # a JSON-escaped slash (PHP json_encode)
-                yield _derived(obs, "authorization", f"{match.group(1)} {token}", "header")
+    if not present.isdisjoint(_AUTH_ANCHORS):
+        for anchor in _AUTH_ANCHORS:
+            for position in index.positions(anchor):
+                if position and text[position - 1].isalnum():
+                    continue
+                if (match := _AUTH.match(text, position)) is not None:
+                    token = match.group(2).replace("\\/", "/")  # a JSON-escaped slash (PHP json_encode)
+                    yield _derived(obs, "authorization", f"{match.group(1)} {token}", "header")
     yield from _urls(obs, index)
-    if index.holds("<input"):
+    if "<input" in present:
         yield from _form_inputs(obs, index)
     for position in index.positions("form-data"):
         if (match := _MULTIPART_PART.match(text, position)) is not None and match.group(2):

@@ -35,7 +35,10 @@ def url_may_carry(url: str) -> bool:
     if "@" in url or "%" in url:
         return True
     lower = url.lower()
-    return any(anchor in lower for anchor in _PARAM_ANCHORS) or _TRIGGERS.search(url) is not None
+    for anchor in _PARAM_ANCHORS:  # a loop, not any(…): this runs for every URL of every entry
+        if anchor in lower:
+            return True
+    return _TRIGGERS.search(url) is not None
 
 
 @lru_cache(maxsize=8192)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import cache
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, cast
 from urllib.parse import unquote, unquote_plus
 
 import ijson
@@ -22,9 +24,12 @@ from responder.detect import gate
 from responder.interfaces import ReadContext, Redactor
 from responder.model import Field, Observation, Side
 from responder.readers.httpparts import (
+    CookieMemo,
     Where,
     body_observations,
+    cookies_to_read,
     header_observations,
+    header_worth_reading,
     host_and_path,
     url_observations,
 )
@@ -37,7 +42,13 @@ from responder.readers.jsonstream import (
     detect_framing,
     open_json,
 )
+from responder.readers.pairs import NameVerdicts, pairs_to_read, shaped, shaped_or_encoded
 from responder.readers.text import TextReader
+
+# Per list kind: does a name alone keep a pair in (see pairs.py)? Filled as names are met.
+_HEADERS = NameVerdicts(header_worth_reading)
+_COOKIES = NameVerdicts(gate.cookie_name)
+_PARAMS = NameVerdicts(gate.param_name)
 
 
 class HarReader:
@@ -59,10 +70,11 @@ class HarReader:
                 yield from _log_extras(stream)
             with open_json(path, framing) as stream:
                 entries_of = ijson.items(stream, "log.entries.item", use_float=True, buf_size=READ_SIZE)
+                cookie_memo: CookieMemo = {}
                 for index, entry in enumerate(entries_of):
                     entries += 1
                     if isinstance(entry, dict):
-                        yield from entry_observations(index, entry, ctx)
+                        yield from entry_observations(index, entry, ctx, cookie_memo)
         except NotAHar:
             ctx.warn("JSON but not a HAR (no 'log' object); scanned as text")
             yield from TextReader().read(path, ctx)
@@ -140,22 +152,9 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _pairs(items: Any) -> list[tuple[str, str]]:
-    if isinstance(items, dict):  # some tools write {"Name": "value"} instead of [{"name", "value"}]
-        items = [{"name": k, "value": v} for k, v in items.items()]
-    if not isinstance(items, list):
-        return []
-    pairs = []  # a list, not a generator: this runs for every header of every entry
-    for item in items:
-        if isinstance(item, dict) and (value := item.get("value")):
-            name = item.get("name")
-            pairs.append(
-                (name if isinstance(name, str) else str(name), value if isinstance(value, str) else str(value))
-            )
-    return pairs
-
-
-def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -> Iterator[Observation]:
+def entry_observations(
+    index: int, entry: Mapping[str, Any], ctx: ReadContext, cookie_memo: CookieMemo | None = None
+) -> Iterator[Observation]:
     request = _object(entry.get("request"))
     response = _object(entry.get("response"))
     url = str(request.get("url", ""))
@@ -164,17 +163,20 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
 
     req = Where(entry=index, side=Side.REQUEST, host=host, path=path, seen_at=seen_at, member=ctx.member)
     yield from url_observations(req, url)
-    yield from header_observations(req, _pairs(request.get("headers")))
-    for name, value in _pairs(request.get("cookies")):
-        if gate.cookie(name, value):
+    headers = pairs_to_read(request.get("headers"), _HEADERS)
+    yield from header_observations(req, headers, cookie_memo)
+    # Exporters copy the Cookie header into `cookies`: a pair seen there already is the same observation.
+    sent = {pair for name, value in headers if name.lower() == "cookie" for pair in cookies_to_read(value, cookie_memo)}
+    for name, value in pairs_to_read(request.get("cookies"), _COOKIES, shaped):
+        if gate.cookie(name, value) and (name, value) not in sent:
             yield req.observe(Field.COOKIE, name, value, context="cookies-array")
-    for name, value in _pairs(request.get("queryString")):
+    for name, value in pairs_to_read(request.get("queryString"), _PARAMS, shaped_or_encoded):
         value = unquote(value) if "%" in value else value  # Chrome keeps these percent-encoded
         if gate.param(name, value):
             yield req.observe(Field.QUERY, name, value)
     post = request.get("postData")
     if isinstance(post, dict):
-        params = _pairs(post.get("params"))
+        params = pairs_to_read(post.get("params"), _PARAMS, shaped_or_encoded)
         for name, raw in params:
             value = unquote_plus(raw) if "%" in raw else raw  # encoded by some exporters
             if gate.param(name, value):
@@ -184,7 +186,7 @@ def entry_observations(index: int, entry: Mapping[str, Any], ctx: ReadContext) -
             yield from body_observations(req, text, str(post.get("mimeType", "")))
 
     resp = Where(entry=index, side=Side.RESPONSE, host=host, path=path, seen_at=seen_at, member=ctx.member)
-    yield from header_observations(resp, _pairs(response.get("headers")))
+    yield from header_observations(resp, pairs_to_read(response.get("headers"), _HEADERS))
     for cookie in _list(response.get("cookies")):
         if (
             isinstance(cookie, dict)
@@ -230,9 +232,9 @@ def _vendor_fields(
     """Exporter-specific `_*` fields may hold URLs, headers or bodies: scan their strings."""
     for side, container in ((Side.NONE, entry), (Side.REQUEST, request), (Side.RESPONSE, response)):
         where: Where | None = None
-        for key, value in container.items():
-            # Falsy values (null, "", [], {}, 0, false) hold nothing; this runs for every key of every entry.
-            if not value or key[:1] != "_" or key == "_webSocketMessages":
+        for key in _vendor_keys(container):
+            value = container[key]
+            if not value:  # null, "", [], {}, 0 and false hold nothing
                 continue
             if isinstance(value, str):
                 text = value
@@ -248,7 +250,38 @@ def _vendor_fields(
                 yield where.observe(Field.EXTENSION, key, text)
 
 
-_dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# An exporter writes the same keys in the same order for every entry: the vendor keys among them are found
+# once per key layout, not by looking at every key of every entry.
+_VENDOR_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_LAYOUTS = 1024
+
+
+def _vendor_keys(container: Mapping[str, Any]) -> tuple[str, ...]:
+    layout = tuple(container)
+    found = _VENDOR_KEYS.get(layout)
+    if found is None:
+        found = tuple(key for key in layout if key[:1] == "_" and key != "_webSocketMessages")
+        if len(_VENDOR_KEYS) >= _MAX_LAYOUTS:
+            _VENDOR_KEYS.clear()
+        _VENDOR_KEYS[layout] = found
+    return found
+
+
+def _dump(value: dict[str, Any] | list[Any]) -> str:
+    """Compact JSON text of a parsed value (no cycles, only JSON types), by one reused C encoder."""
+    return "".join(_compact_encoder()(value, 0))
+
+
+@cache
+def _compact_encoder() -> Callable[[Any, int], Iterable[str]]:
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    if c_make_encoder is None:  # an interpreter without the C accelerator
+        return lambda value, _level: (encoder.encode(value),)
+    # The C encoder JSONEncoder.encode builds anew on every call; no cycle markers (a parsed value has none).
+    return cast(
+        Callable[[Any, int], Iterable[str]],
+        c_make_encoder(None, encoder.default, encode_basestring, None, ":", ",", False, False, True),
+    )
 
 
 def _may_hold_credential(text: str) -> bool:
