@@ -7,7 +7,7 @@ PEER := tests/peers/oidc-provider
 
 .PHONY: run test lint typecheck unit peers bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml hatch_build.py responder/readers/_brackets.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

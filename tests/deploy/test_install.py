@@ -3,9 +3,11 @@ context, installed into a fresh venv, runs the commands without the checkout."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
+from tests.conftest import require_peer
 from tests.deploy import sources
 from tests.deploy.conftest import Installed, clean_environment
 
@@ -73,3 +75,29 @@ def test_the_installed_version_is_the_projects(production_install: Installed, tm
     pyproject = (production_install.context / "pyproject.toml").read_text()
     declared = next(line for line in pyproject.splitlines() if line.startswith("version = ")).split('"')[1]
     assert version.stdout.strip() == f"responder {declared}"
+
+
+def test_the_wheel_carries_the_compiled_depth_guard_where_a_compiler_is(
+    production_install: Installed, tmp_path: Path
+) -> None:
+    """hatch_build.py compiles responder/readers/_brackets.c into the wheel when a C compiler is present; the
+    image's slim builder has none and gets the pure-Python rule (tests/readers/test_depth_guard.py)."""
+    require_peer(shutil.which("cc") is not None or shutil.which("gcc") is not None, "no C compiler on PATH")
+    answer = subprocess.run(
+        [
+            str(production_install.bin / "python"),
+            "-c",
+            "from responder.readers import jsonstream as j; print(j.compiled())",
+        ],
+        cwd=tmp_path,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip() == "True"
+    wheels = list((production_install.context / "dist").glob("responder-*.whl"))
+    assert len(wheels) == 1
+    assert "-linux_" in wheels[0].name or "-macosx_" in wheels[0].name  # a platform wheel, not py3-none-any
