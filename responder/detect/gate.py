@@ -8,19 +8,43 @@ the cookie catalogue, or a JWT/vendor-shape search could report passes.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+import string
+from functools import cache, lru_cache
+
+import ahocorasick_rs
 
 from responder.detect import names
 from responder.detect.catalog import COOKIES, SUSPICIOUS_COOKIE_NAME
 
-# Every branch starts with a literal character, so re skips ahead to those characters at C speed (a branch
-# that starts with a class, such as `[01]\.A`, makes it try every position: twice as slow).
+# The prefixes JWTs and vendor tokens start with. This pattern is the rule; TRIGGER_LITERALS spells it out
+# literal by literal for the automaton that applies it (a test holds the two equal).
 _TRIGGERS = re.compile(r"eyJ|ya29\.|1//0|AIza|xox[a-z]-|gh[pousr]_|github_pat_|glpat-|0\.A|1\.A")
+TRIGGER_LITERALS = (
+    "eyJ",
+    "ya29.",
+    "1//0",
+    "AIza",
+    *(f"xox{letter}-" for letter in string.ascii_lowercase),
+    *(f"gh{letter}_" for letter in "pousr"),
+    "github_pat_",
+    "glpat-",
+    "0.A",
+    "1.A",
+)
+
+
+@cache
+def _trigger_automaton() -> ahocorasick_rs.AhoCorasick:
+    return ahocorasick_rs.AhoCorasick(list(TRIGGER_LITERALS))
 
 
 def value_has_token_shape(value: str) -> bool:
-    """JWTs and vendor-prefixed tokens can hide under any name."""
-    return _TRIGGERS.search(value) is not None
+    """JWTs and vendor-prefixed tokens can hide under any name. One automaton pass: re tries its alternation at
+    every character that starts a branch (`e`, `1`, `g`… are everywhere), two to four times slower here."""
+    try:
+        return bool(_trigger_automaton().find_matches_as_indexes(value))
+    except UnicodeEncodeError:  # lone surrogates (undecodable bytes of a text capture): the automaton takes none
+        return _TRIGGERS.search(value) is not None
 
 
 # A raw query names a PARAMS parameter only if it holds one of their anchors, whatever the style (`sessionId`,
@@ -38,7 +62,7 @@ def url_may_carry(url: str) -> bool:
     for anchor in _PARAM_ANCHORS:  # a loop, not any(…): this runs for every URL of every entry
         if anchor in lower:
             return True
-    return _TRIGGERS.search(url) is not None
+    return value_has_token_shape(url)
 
 
 @lru_cache(maxsize=8192)

@@ -112,7 +112,7 @@ _NOT_STARTS = frozenset(HELPER_ANCHORS)  # anchors that alone start no detector
 
 
 def _holds_anchor(index: TextIndex) -> bool:
-    if index.hits.keys() - _NOT_STARTS:
+    if not index.hits.keys() <= _NOT_STARTS:  # an anchor that starts a detector (no set is built)
         return True
     # No anchor: worth expanding only for a URL with a query, fragment or userinfo. URLs are not anchors (a
     # JSON body holds dozens); MARKED_URL starts with a literal, which re finds at C speed.

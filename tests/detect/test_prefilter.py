@@ -100,3 +100,18 @@ def test_prefiltered_detection_equals_unfiltered(fragment: str) -> None:
     text = f'{{"type": "script", "url": "https://cdn.example/app.js"}} {fragment} trailing'
     for obs in _observations(text):
         assert [c.value.reveal() for c in detect(obs)] == _unfiltered(obs)
+
+
+# Trigger literals, their neighbours that must not trigger, and pieces of them.
+_TRIGGER_PARTS = [
+    "eyJ", "ey", "J", "ya29.", "ya29", "1//0", "1//", "AIza", "AIz", "xoxb-", "xoxB-", "xox-", "xox", "ghp_",
+    "gha_", "gh", "github_pat_", "glpat-", "0.A", "1.A", "0.a", "A", ".", "-", "_", "é", "\udcff", " ",
+]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_TRIGGER_PARTS), max_size=12).map("".join))
+def test_the_trigger_automaton_applies_exactly_the_trigger_pattern(text: str) -> None:
+    from responder.detect import gate
+
+    assert gate.value_has_token_shape(text) is (gate._TRIGGERS.search(text) is not None)
