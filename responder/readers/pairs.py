@@ -41,10 +41,10 @@ class NameVerdicts(dict[Any, bool]):
 
 def pairs(items: Any) -> list[tuple[str, str]]:
     """Every (name, value) with a non-empty value, as text. Exporters write [{"name", "value"}] lists; some
-    tools write a {"Name": "value"} object instead."""
+    tools write a {"Name": "value"} object instead. (A `compress` is pairs_to_read's selection of a list.)"""
     if isinstance(items, dict):
         items = [{"name": k, "value": v} for k, v in items.items()]
-    if not isinstance(items, list):
+    elif not isinstance(items, list | compress):
         return []
     found = []  # a list, not a generator: this runs for every header of every entry
     for item in items:
@@ -72,7 +72,9 @@ def pairs_to_read(
     """`pairs(items)` less those whose name rules them out. With `values_may_pass`, which sees all the values
     joined by line breaks, a list whose values may let a pair in on their own is returned whole, for the
     caller's own gate. May return more than the caller's gate would pass, never fewer."""
-    if type(items) is not list or not items:
+    if not items:  # None, [] or {}: most entries have no query, cookies or form
+        return []
+    if type(items) is not list:
         return pairs(items)
     try:
         keep = list(map(verdicts.__getitem__, map(_NAME, items)))
@@ -82,4 +84,4 @@ def pairs_to_read(
         return pairs(items)
     if not any(keep):
         return []
-    return pairs(list(compress(items, keep)))
+    return pairs(compress(items, keep))
