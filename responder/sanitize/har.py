@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,7 +36,7 @@ class _Writer:
             return
         if kind == "map_key":
             self._separator()
-            self._write(json.dumps(value, ensure_ascii=False) + ":")
+            self._write(encode_basestring(value) + ":")
             self._pending_key = True
             return
         if not self._pending_key:
@@ -44,8 +45,10 @@ class _Writer:
         if kind in ("start_map", "start_array"):
             self._write("{" if kind == "start_map" else "[")
             self._first.append(True)
+        elif isinstance(value, str):  # most events: what json.dumps(value, ensure_ascii=False) would call
+            self._write(encode_basestring(value))
         else:
-            self._write(json.dumps(value, ensure_ascii=False))
+            self._write(json.dumps(value))
 
     def _separator(self) -> None:
         if not self._first:
