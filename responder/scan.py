@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from responder.detect.jwt import forget_decoded_tokens
 from responder.detect.pipeline import detect
 from responder.errors import UnreadableArtifact
 from responder.interfaces import ReadContext, Reader
@@ -100,6 +101,8 @@ class Scanner:
                 return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=str(exc))
             except OSError as exc:
                 return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=f"cannot read: {exc.strerror}")
+            finally:
+                forget_decoded_tokens()  # the decode cache holds live tokens: none outlives the scan that saw it
         used = "→".join(dict.fromkeys(ctx.formats_used)) or reader.name
         return ScanReport(path, digest, size, used, tuple(ctx.warnings), findings, incomplete=bool(ctx.skipped))
 

@@ -120,3 +120,18 @@ def test_secret_never_shows_its_value() -> None:
         assert CANARIES["bearer"] not in rendering
     with pytest.raises(TypeError):
         pickle.dumps(secret)
+
+
+def test_no_decoded_token_outlives_its_scan(tmp_path: Path, make_scanner) -> None:  # type: ignore[no-untyped-def]
+    from responder.detect import jwt
+
+    def part(data: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    token = f"{part({'alg': 'RS256'})}.{part({'sub': _canary('jwt')})}.{secrets.token_urlsafe(32)}"
+    path = harbuild.write(
+        tmp_path / "jwt.har", harbuild.har(harbuild.entry(request_headers=[("Authorization", f"Bearer {token}")]))
+    )
+    report = make_scanner().scan(path)
+    assert [finding.value.reveal() for finding in report.findings] == [token]
+    assert jwt.decode.cache_info().currsize == 0  # the cache held it during the scan only
