@@ -19,9 +19,9 @@ def test_the_image_runs_the_readme_install_commands_verbatim() -> None:
     assert sources.shell_commands(builder) == readme
 
 
-def _run(installed: Installed, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(installed: Installed, *args: str, cwd: Path, program: str = "responder") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(installed.bin / "responder"), *args],
+        [str(installed.bin / program), *args],
         cwd=cwd,
         env=clean_environment(),
         capture_output=True,
@@ -44,21 +44,15 @@ def test_the_installed_command_answers_help(production_install: Installed, tmp_p
 
 def test_the_install_does_not_lean_on_the_checkout(production_install: Installed, tmp_path: Path) -> None:
     # The package, its templates and its migrations come from the venv's site-packages, not from the repo.
-    where = subprocess.run(
-        [
-            str(production_install.bin / "python"),
-            "-c",
-            "import pathlib, responder, providers; r = pathlib.Path(responder.__file__).parent; "
-            "print(r); print(pathlib.Path(providers.__file__).parent); "
-            "print(sorted(p.name for p in (r / 'api' / 'templates').iterdir())); "
-            "print(len(list((r / 'ledger' / 'migrations').rglob('*.py'))))",
-        ],
+    where = _run(
+        production_install,
+        "-c",
+        "import pathlib, responder, providers; r = pathlib.Path(responder.__file__).parent; "
+        "print(r); print(pathlib.Path(providers.__file__).parent); "
+        "print(sorted(p.name for p in (r / 'api' / 'templates').iterdir())); "
+        "print(len(list((r / 'ledger' / 'migrations').rglob('*.py'))))",
         cwd=tmp_path,
-        env=clean_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        program="python",
     )
     assert where.returncode == 0, where.stderr
     package, plugins, templates, migrations = where.stdout.splitlines()
@@ -83,18 +77,12 @@ def test_the_wheel_carries_the_compiled_depth_guard_where_a_compiler_is(
     """hatch_build.py compiles responder/readers/_brackets.c into the wheel when a C compiler is present; the
     image's slim builder has none and gets the pure-Python rule (tests/readers/test_depth_guard.py)."""
     require_peer(shutil.which("cc") is not None or shutil.which("gcc") is not None, "no C compiler on PATH")
-    answer = subprocess.run(
-        [
-            str(production_install.bin / "python"),
-            "-c",
-            "from responder.readers import jsonstream as j; print(j.compiled())",
-        ],
+    answer = _run(
+        production_install,
+        "-c",
+        "from responder.readers import jsonstream as j; print(j.compiled())",
         cwd=tmp_path,
-        env=clean_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        program="python",
     )
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip() == "True"
