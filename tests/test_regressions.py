@@ -489,3 +489,28 @@ def test_a_long_encoded_line_is_cut_between_escapes_not_inside_a_token(
     report, clean = _clean(registry, scan, path)
     assert [f.value.reveal() for f in report.findings] == [value]
     assert value.encode() not in clean
+
+
+def test_an_unpaired_surrogate_escape_in_a_value_neither_crashes_nor_survives(tmp_path: Path, registry, scan) -> None:  # type: ignore[no-untyped-def]
+    # `\udfff` stands for a lone surrogate no encoder can write (only U+DC80-U+DCFF stand for raw bytes): the
+    # fingerprint raised UnicodeEncodeError. The value is kept as the text has it, escape and all.
+    path = tmp_path / "surrogate.log"
+    path.write_text('{"access_token": "abcdefgh\\udfffijklmnopqrstuv"}\n')
+    report, clean = _clean(registry, scan, path)
+    assert [finding.value.reveal() for finding in report.findings] == ["abcdefgh\\udfffijklmnopqrstuv"]
+    assert b"ijklmnop" not in clean
+    assert scan(tmp_path / "clean" / "surrogate.log").findings == ()
+
+
+def test_a_jwt_sent_as_a_bare_query_is_found(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped-def]
+    # `https://host/verify?<jwt>` (and `#<jwt>`): parse_qsl drops a name without a value, and the token with it.
+    def token(user: str) -> str:
+        claims = base64.urlsafe_b64encode(json.dumps({"sub": user, "iss": "https://idp.example"}).encode())
+        return f"eyJhbGciOiJIUzI1NiJ9.{claims.rstrip(b'=').decode()}.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+
+    document = harbuild.har(
+        harbuild.entry(url=f"https://app.example.com/verify?{token('u1')}"),
+        harbuild.entry(url=f"https://app.example.com/landing#{token('u2')}"),
+    )
+    found = {f.value.reveal() for f in scan(harbuild.write(tmp_path / "bare.har", document)).findings}
+    assert found == {token("u1"), token("u2")}

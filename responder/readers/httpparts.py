@@ -203,13 +203,18 @@ def url_observations(where: Where, url: str, *, context: str = "") -> Iterator[O
         user = unquote(parts.username or "")
         pair = base64.b64encode(f"{user}:{unquote(password)}".encode()).decode()
         yield where.observe(Field.URL, "authorization", "Basic " + pair, context="userinfo")
-    for name, value in parse_qsl(parts.query, keep_blank_values=False):
-        if gate.param(name, value):
-            yield where.observe(Field.QUERY, name, value, context=context)
-    if "=" in parts.fragment:
-        for name, value in parse_qsl(parts.fragment, keep_blank_values=False):
-            if gate.param(name, value):
-                yield where.observe(Field.URL_FRAGMENT, name, value, context=context)
+    for field, part in ((Field.QUERY, parts.query), (Field.URL_FRAGMENT, parts.fragment)):
+        if field is Field.URL_FRAGMENT and "=" not in part:
+            # A fragment is a route (`#/settings`) more often than parameters; a bare token is still one.
+            if gate.value_has_token_shape(part):
+                yield where.observe(field, "", unquote(part), context=context)
+            continue
+        for name, value in parse_qsl(part, keep_blank_values=True):
+            if not value:  # `?<token>`: the token is what parse_qsl calls the name
+                if gate.value_has_token_shape(name):
+                    yield where.observe(field, "", name, context=context)
+            elif gate.param(name, value):
+                yield where.observe(field, name, value, context=context)
 
 
 # What a header name calls for, decided once per distinct name (a HAR repeats the same few dozen).
@@ -314,6 +319,9 @@ def json_unescape(value: str) -> str:
         return value
     try:
         result = json.loads(f'"{value}"')
-    except ValueError:
+        # An unpaired `\udXXX` escape stands for a lone surrogate that neither a fingerprint nor a sanitized copy
+        # can encode (only U+DC80-U+DCFF stand for raw bytes): such a value is kept as it stands in the text.
+        result.encode("utf-8", "surrogateescape")
+    except (ValueError, AttributeError):  # UnicodeEncodeError is a ValueError
         return value
     return result if isinstance(result, str) else value
