@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from responder.detect.jwt import forget_decoded_tokens
+from responder.detect import catalog, gate, jwt, names
 from responder.detect.pipeline import detect
 from responder.errors import UnreadableArtifact
 from responder.interfaces import ReadContext, Reader
 from responder.model import Candidate, Family, Field, Finding, Kind, Location, Observation, ProviderRef
 from responder.plugins import ReaderRegistry
+from responder.readers import har, httpparts
 from responder.secret import Fingerprinter, Secret
 from responder.settings import ProviderConfig, ScanSettings
 
@@ -102,7 +103,7 @@ class Scanner:
             except OSError as exc:
                 return ScanReport(path, "", 0, "", tuple(ctx.warnings), (), error=f"cannot read: {exc.strerror}")
             finally:
-                forget_decoded_tokens()  # the decode cache holds live tokens: none outlives the scan that saw it
+                forget_artifact_strings()
         used = "→".join(dict.fromkeys(ctx.formats_used)) or reader.name
         return ScanReport(path, digest, size, used, tuple(ctx.warnings), findings, incomplete=bool(ctx.skipped))
 
@@ -231,6 +232,17 @@ def _family(plugin: str) -> Family | None:
 
 def _instance_can_revoke(kind: Kind) -> bool:
     return kind in (Kind.SESSION_COOKIE, Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.ID_TOKEN, Kind.JWT, Kind.API_KEY)
+
+
+def forget_artifact_strings() -> None:
+    """Empty every cache that holds strings taken from an artifact: decoded tokens, and the names the gates
+    and catalogues judged (a token can travel as a name: `?<jwt>`). A scan calls this when it ends, so the
+    service keeps no earlier upload's credential in memory; a scan running beside it only judges again."""
+    jwt.decode.cache_clear()
+    for cached in (gate.cookie_name, gate.header_name, gate.param_name, names.normalise, catalog._rows_named):
+        cached.cache_clear()
+    httpparts.forget_names()
+    har.forget_layouts()
 
 
 def _digest(path: Path) -> tuple[int, str]:

@@ -122,16 +122,24 @@ def test_secret_never_shows_its_value() -> None:
         pickle.dumps(secret)
 
 
-def test_no_decoded_token_outlives_its_scan(tmp_path: Path, make_scanner) -> None:  # type: ignore[no-untyped-def]
-    from responder.detect import jwt
+def test_no_string_of_an_artifact_outlives_its_scan(tmp_path: Path, make_scanner) -> None:  # type: ignore[no-untyped-def]
+    """Caches of decoded tokens and judged names are emptied when a scan ends: a token can travel as a name
+    (`?<jwt>` is exported as a query pair with an empty value), and a service scans one upload after another."""
+    from responder.api.typed import credentials_in
+    from responder.detect import gate, jwt, names
+    from responder.readers import har, httpparts
 
     def part(data: dict[str, str]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
     token = f"{part({'alg': 'RS256'})}.{part({'sub': _canary('jwt')})}.{secrets.token_urlsafe(32)}"
-    path = harbuild.write(
-        tmp_path / "jwt.har", harbuild.har(harbuild.entry(request_headers=[("Authorization", f"Bearer {token}")]))
-    )
+    entry = harbuild.entry(request_headers=[("Authorization", f"Bearer {token}")])
+    entry["request"]["queryString"] = [{"name": token, "value": ""}]
+    path = harbuild.write(tmp_path / "jwt.har", harbuild.har(entry))
     report = make_scanner().scan(path)
     assert [finding.value.reveal() for finding in report.findings] == [token]
-    assert jwt.decode.cache_info().currsize == 0  # the cache held it during the scan only
+    caches = (jwt.decode, gate.cookie_name, gate.header_name, gate.param_name, names.normalise, httpparts._header_role)
+    assert [cache.cache_info().currsize for cache in caches] == [0] * len(caches)
+    assert [len(memory) for memory in (har._HEADERS, har._COOKIES, har._PARAMS, har._VENDOR_KEYS)] == [0, 0, 0, 0]
+    assert credentials_in(f"please revoke {token}") != ()
+    assert jwt.decode.cache_info().currsize == 0

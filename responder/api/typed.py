@@ -8,6 +8,7 @@ import re
 from responder.detect.pipeline import detect
 from responder.model import Field, Side
 from responder.readers.httpparts import Where
+from responder.scan import forget_artifact_strings
 from responder.secret import Secret
 
 REMOVED = "[credential removed]"
@@ -22,7 +23,10 @@ def credentials_in(text: str) -> tuple[Secret, ...]:
     """What the detectors find in some typed text, read as the lines of a text capture."""
     where = Where(entry=None, side=Side.NONE, host="", path="")
     pieces = dict.fromkeys([text, *text.splitlines(), *_PASTED_HEADER.split(text)])
-    found = (c.value for piece in pieces for c in detect(where.observe(Field.TEXT_LINE, "", piece)))
+    try:
+        found = [c.value for piece in pieces for c in detect(where.observe(Field.TEXT_LINE, "", piece))]
+    finally:
+        forget_artifact_strings()  # typed text may hold a live token: no cache keeps it
     return tuple({secret.reveal(): secret for secret in found}.values())
 
 

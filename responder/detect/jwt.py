@@ -119,12 +119,6 @@ def decode(token: str) -> DecodedJwt | None:
     return DecodedJwt(header=header, claims=claims)
 
 
-def forget_decoded_tokens() -> None:
-    """Empty decode's cache, which holds the tokens themselves. A scan calls this when it ends, so a service
-    keeps no earlier upload's token in memory; a scan running beside it only decodes some tokens again."""
-    decode.cache_clear()
-
-
 def find_jwts(index: TextIndex) -> Iterator[str]:
     """JWTs in the indexed text (its anchors include ANCHOR)."""
     return matches_at(index.text, index.exact(ANCHOR), _JWT_AT_ANCHOR)

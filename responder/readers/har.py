@@ -262,6 +262,13 @@ _VENDOR_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 _MAX_LAYOUTS = 1024
 
 
+def forget_layouts() -> None:
+    """Empty the name caches of HAR reading (see responder.scan.forget_artifact_strings)."""
+    _VENDOR_KEYS.clear()
+    for verdicts in (_HEADERS, _COOKIES, _PARAMS):
+        verdicts.clear()
+
+
 def _vendor_keys(container: Mapping[str, Any]) -> tuple[str, ...]:
     layout = tuple(container)
     found = _VENDOR_KEYS.get(layout)

@@ -254,6 +254,11 @@ def cookies_to_read(header: str, memo: CookieMemo | None = None) -> tuple[tuple[
     return found
 
 
+def forget_names() -> None:
+    """Empty the header-name cache (see responder.scan.forget_artifact_strings)."""
+    _header_role.cache_clear()
+
+
 def header_worth_reading(raw_name: str) -> bool:
     """False for a header whose name alone rules it out, whatever its value."""
     return _header_role(raw_name)[0] != _SKIP
