@@ -45,3 +45,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	find responder -name '*.so' -delete

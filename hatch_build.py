@@ -25,23 +25,31 @@ class CompiledHelpers(BuildHookInterface):  # type: ignore[misc]  # hatchling sh
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel" or os.environ.get("RESPONDER_PURE_PYTHON"):
+        if self.target_name != "wheel":
+            return
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        if os.environ.get("RESPONDER_PURE_PYTHON"):
+            for module in HELPERS:  # an editable install would otherwise keep running an earlier build
+                (Path(self.root) / f"{module}{suffix}").unlink(missing_ok=True)
             return
         built = [module for module, source in HELPERS.items() if self._compile(module, source)]
         if not built:
             return
-        suffix = sysconfig.get_config_var("EXT_SUFFIX")
         build_data["pure_python"] = False
         build_data["infer_tag"] = True  # a CPython-version and platform wheel, as the module is
-        build_data["artifacts"].extend(f"/{module}{suffix}" for module in built)
+        # Compiled modules are excluded from the wheel (pyproject.toml), so that one left in a copied tree is
+        # never shipped under a pure tag; the ones built now are put in by name.
+        for module in built:
+            build_data["force_include"][str(Path(self.root) / f"{module}{suffix}")] = f"{module}{suffix}"
 
     def _compile(self, module: str, source: str) -> bool:
         root = Path(self.root)
         target = root / f"{module}{sysconfig.get_config_var('EXT_SUFFIX')}"
         # LDSHARED is how this Python links its own extensions ("cc -shared" on Linux, "-bundle" on macOS).
         linker = shlex.split(os.environ.get("LDSHARED") or sysconfig.get_config_var("LDSHARED") or "cc -shared")
+        flags = shlex.split(os.environ.get("CFLAGS", ""))
         include = sysconfig.get_paths()["include"]
-        command = [*linker, "-fPIC", "-O3", "-I", include, str(root / source), "-o", str(target)]
+        command = [*linker, "-fPIC", "-O3", *flags, "-I", include, str(root / source), "-o", str(target)]
         try:
             # The command is this Python's own linker and paths, and a source file of this checkout.
             subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)  # noqa: S603

@@ -10,6 +10,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 
 static void count_brackets(const unsigned char *bytes, Py_ssize_t size, Py_ssize_t *opens, Py_ssize_t *closes)
 {
@@ -52,6 +53,12 @@ static PyObject *track(PyObject *module, PyObject *args)
     Py_buffer piece;
     long long depth, many, limit;
     if (!PyArg_ParseTuple(args, "y*LLL:track", &piece, &depth, &many, &limit)) {
+        return NULL;
+    }
+    /* Depths are small (JsonStream passes at most its limit); bounding them keeps every sum below in range. */
+    if (depth < 0 || many < 0 || limit < 0 || depth > INT32_MAX || many > INT32_MAX || limit > INT32_MAX) {
+        PyBuffer_Release(&piece);
+        PyErr_SetString(PyExc_ValueError, "depth, many and limit must be between 0 and 2**31 - 1");
         return NULL;
     }
     Py_ssize_t opens = 0, closes = 0;

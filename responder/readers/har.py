@@ -288,13 +288,20 @@ def _dump(value: dict[str, Any] | list[Any]) -> str:
 @cache
 def _compact_encoder() -> Callable[[Any, int], Iterable[str]]:
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    plain = lambda value, _level: (encoder.encode(value),)  # noqa: E731
     if c_make_encoder is None:  # an interpreter without the C accelerator
-        return lambda value, _level: (encoder.encode(value),)
+        return plain
     # The C encoder JSONEncoder.encode builds anew on every call; no cycle markers (a parsed value has none).
-    return cast(
-        Callable[[Any, int], Iterable[str]],
-        c_make_encoder(None, encoder.default, encode_basestring, None, ":", ",", False, False, True),
-    )
+    # Its arguments are private to the json module: if a Python changes them, the probe tells, and the plain
+    # encoder is used.
+    try:
+        fast = c_make_encoder(None, encoder.default, encode_basestring, None, ":", ",", False, False, True)
+        probe = {"a": [1, 2.5, None, True, 'é"/'], "b": {}}
+        if "".join(fast(probe, 0)) == encoder.encode(probe):
+            return cast(Callable[[Any, int], Iterable[str]], fast)
+    except (TypeError, ValueError):
+        pass
+    return plain
 
 
 def _may_hold_credential(text: str) -> bool:

@@ -44,7 +44,7 @@ def production_install(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     for name in sources.copy_sources(builder):
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
         else:
             shutil.copy2(source, context / name)
     for command in sources.readme_install_commands():

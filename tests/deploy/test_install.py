@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
-from tests.conftest import require_peer
+from tests.conftest import ROOT, require_peer
 from tests.deploy import sources
 from tests.deploy.conftest import Installed, clean_environment
 
@@ -89,3 +90,32 @@ def test_the_wheel_carries_the_compiled_depth_guard_where_a_compiler_is(
     wheels = list((production_install.context / "dist").glob("responder-*.whl"))
     assert len(wheels) == 1
     assert "-linux_" in wheels[0].name or "-macosx_" in wheels[0].name  # a platform wheel, not py3-none-any
+
+
+def test_a_pure_build_ships_no_compiled_module_left_in_the_tree(tmp_path: Path) -> None:
+    """RESPONDER_PURE_PYTHON=1 builds a py3-none-any wheel, even from a tree holding an earlier build's module
+    (found by review: the leftover was shipped inside the pure wheel, and kept by editable installs)."""
+    require_peer(shutil.which("python3.11") is not None, "python3.11 is not on PATH")
+    tree = tmp_path / "tree"
+    for name in ("pyproject.toml", "hatch_build.py", "README.md"):
+        tree.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, tree / name)
+    for name in ("responder", "providers"):
+        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    leftover = tree / "responder" / "readers" / "_brackets.cpython-311-x86_64-linux-gnu.so"
+    leftover.write_bytes(b"an earlier build")
+    built = subprocess.run(
+        ["python3.11", "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(tmp_path / "dist"), "."],
+        cwd=tree,
+        env=clean_environment(RESPONDER_PURE_PYTHON="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("responder-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert not [name for name in archive.namelist() if name.endswith((".so", ".c"))]
+    assert not leftover.exists()

@@ -78,3 +78,5 @@ def test_the_compiled_track_refuses_what_is_not_bytes(compiled_guard: None) -> N
     with pytest.raises(TypeError):
         jsonstream._compiled.track("text", 0, 2048, MAX_NESTING)  # type: ignore[arg-type]
     assert jsonstream._compiled.track(memoryview(b"[[{"), 0, 2048, MAX_NESTING) == 3
+    with pytest.raises(ValueError, match="between 0 and"):  # sums of such numbers could overflow in C
+        jsonstream._compiled.track(b"[", 2**40, 2048, 2**62)
