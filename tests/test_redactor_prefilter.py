@@ -13,7 +13,7 @@ from responder.sanitize.redactor import TextRedactor, _anchor
 from responder.secret import Secret
 
 # Values with the characters that get escaped (JSON `\/`, `\u003d`, percent codes), short and long ones.
-value_chars = st.sampled_from([*"abcXYZ0189-_.~/=+&<>'%: é", "\udce9"])  # and an undecodable byte
+value_chars = st.sampled_from([*"abcXYZ0189-_.~/=+&<>'%: é\\", "\udce9"])  # and an undecodable byte
 values = st.text(value_chars, min_size=3, max_size=24).filter(lambda v: v.strip())
 
 
@@ -82,3 +82,9 @@ def test_anchors_are_what_every_spelling_keeps() -> None:
     redactor = TextRedactor([_finding(1, "/=+/")])
     assert redactor._anchors is None
     assert "/=+/" not in redactor.redact_text('{"v": "/=+/"}')
+
+
+def test_a_value_holding_an_escape_is_redacted_not_a_crash() -> None:
+    # `/9\/` matched as `\/9\/`, a spelling neither replacement lookup mapped back: KeyError (found by review).
+    redactor = TextRedactor([_finding(1, "/9\\/")])
+    assert redactor.redact_text("\\/9\\/") == "[REDACTED access_token 00000000]"

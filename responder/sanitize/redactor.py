@@ -114,6 +114,7 @@ class TextRedactor:
                     fragments[_raw_fragment(form) if is_raw else _percent_fragment(form)] = form
                     anchors.add(_anchor(form, is_raw))
         self._replacements = replacements
+        self._fragments = fragments
         # No prefilter if some form has no literal piece at all (every character escapable): the pattern runs.
         self._anchors = tuple(sorted(anchors)) if anchors and all(anchors) else None
         self._automata: tuple[ahocorasick_rs.AhoCorasick, ahocorasick_rs.BytesAhoCorasick] | None = None
@@ -153,8 +154,15 @@ class TextRedactor:
         return self._longest
 
     def _replacement(self, found: str) -> str:
-        key = _canonical(found)
-        return self._replacements.get(key) or self._replacements[_canonical(_unjson(found))]
+        replacement = self._replacements.get(_canonical(found)) or self._replacements.get(_canonical(_unjson(found)))
+        if replacement is not None:
+            return replacement
+        # A value that itself holds an escape (`/9\\/`) can match as a spelling neither lookup maps back: find
+        # the fragment that matched. Rare, so done by trying each.
+        for fragment, form in self._fragments.items():
+            if re.fullmatch(fragment, found):
+                return self._replacements[_canonical(form)]
+        return "[REDACTED]"  # unreachable by construction; a sanitizer must not fail on a value it found
 
     def _may_match(self, text: str | memoryview) -> bool:
         """False only if `text` holds no anchor, so the pattern cannot match in it."""
