@@ -8,8 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from responder.detect import catalog, gate, jwt, names
-from responder.detect.pipeline import detect
+from responder.detect.pipeline import detect, forget_judged_strings
 from responder.errors import UnreadableArtifact
 from responder.interfaces import ReadContext, Reader
 from responder.model import Candidate, Family, Field, Finding, Kind, Location, Observation, ProviderRef
@@ -238,11 +237,9 @@ def forget_artifact_strings() -> None:
     """Empty every cache that holds strings taken from an artifact: decoded tokens, and the names the gates
     and catalogues judged (a token can travel as a name: `?<jwt>`). A scan calls this when it ends, so the
     service keeps no earlier upload's credential in memory; a scan running beside it only judges again."""
-    jwt.decode.cache_clear()
-    for cached in (gate.cookie_name, gate.header_name, gate.param_name, names.normalise, catalog._rows_named):
-        cached.cache_clear()
+    forget_judged_strings()
     httpparts.forget_names()
-    har.forget_layouts()
+    har.forget_names()
 
 
 def _digest(path: Path) -> tuple[int, str]:

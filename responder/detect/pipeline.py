@@ -13,7 +13,7 @@ from functools import cache
 from types import MappingProxyType
 from urllib.parse import unquote_plus
 
-from responder.detect import catalog, names
+from responder.detect import catalog, gate, names
 from responder.detect.catalog import SUSPICIOUS_COOKIE_NAME, cookie_format
 from responder.detect.expand import ANCHORS, HELPER_ANCHORS, MARKED_URL, expand
 from responder.detect.jwt import ANCHOR as JWT_ANCHOR
@@ -100,6 +100,13 @@ def text_index(text: str) -> TextIndex:
 def _search() -> AnchorSearch:
     triggers = [trigger for shape in SHAPES for trigger in shape.triggers]
     return AnchorSearch((*ANCHORS, *HELPER_ANCHORS, *triggers, JWT_ANCHOR))
+
+
+def forget_judged_strings() -> None:
+    """Empty the detectors' caches, which hold strings from artifacts: decoded tokens, and the names the gates
+    and catalogue judged (see responder.scan.forget_artifact_strings)."""
+    for cached in (decode, gate.cookie_name, gate.header_name, gate.param_name, names.normalise, catalog._rows_named):
+        cached.cache_clear()
 
 
 def may_hold_anything(text: str) -> bool:

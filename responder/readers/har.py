@@ -43,7 +43,7 @@ from responder.readers.jsonstream import (
     detect_framing,
     open_json,
 )
-from responder.readers.pairs import NameVerdicts, pairs_to_read, shaped, shaped_or_encoded
+from responder.readers.pairs import NameVerdicts, pairs_to_read, shaped_or_encoded
 from responder.readers.text import TextReader
 
 # Per list kind: does a name alone keep a pair in (see pairs.py)? Filled as names are met.
@@ -172,7 +172,7 @@ def entry_observations(
         yield from header_observations(req, headers, cookie_memo)
     # Exporters copy the Cookie header into `cookies`: a pair seen there already is the same observation.
     sent = {pair for name, value in headers if name.lower() == "cookie" for pair in cookies_to_read(value, cookie_memo)}
-    for name, value in pairs_to_read(request.get("cookies"), _COOKIES, shaped):
+    for name, value in pairs_to_read(request.get("cookies"), _COOKIES, gate.value_has_token_shape):
         if gate.cookie(name, value) and (name, value) not in sent:
             yield req.observe(Field.COOKIE, name, value, context="cookies-array")
     for name, value in pairs_to_read(request.get("queryString"), _PARAMS, shaped_or_encoded):
@@ -262,8 +262,8 @@ _VENDOR_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 _MAX_LAYOUTS = 1024
 
 
-def forget_layouts() -> None:
-    """Empty the name caches of HAR reading (see responder.scan.forget_artifact_strings)."""
+def forget_names() -> None:
+    """Empty the name caches of HAR reading, which hold names from artifacts (see responder.scan)."""
     _VENDOR_KEYS.clear()
     for verdicts in (_HEADERS, _COOKIES, _PARAMS):
         verdicts.clear()
@@ -310,12 +310,15 @@ def _may_hold_credential(text: str) -> bool:
     try:
         return bool(_vendor_hints().find_matches_as_indexes(text))
     except UnicodeEncodeError:  # lone surrogates, which the automaton takes none of
-        return "=" in text or ": " in text or "earer " in text or gate.value_has_token_shape(text)
+        return any(hint in text for hint in _VENDOR_HINTS) or gate.value_has_token_shape(text)
+
+
+_VENDOR_HINTS = ("=", ": ", "earer ")
 
 
 @cache
 def _vendor_hints() -> ahocorasick_rs.AhoCorasick:
-    return ahocorasick_rs.AhoCorasick(["=", ": ", "earer ", *gate.TRIGGER_LITERALS])
+    return ahocorasick_rs.AhoCorasick([*_VENDOR_HINTS, *gate.TRIGGER_LITERALS])
 
 
 def decoded_content(content: Mapping[str, Any]) -> str:

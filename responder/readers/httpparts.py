@@ -255,7 +255,7 @@ def cookies_to_read(header: str, memo: CookieMemo | None = None) -> tuple[tuple[
 
 
 def forget_names() -> None:
-    """Empty the header-name cache (see responder.scan.forget_artifact_strings)."""
+    """Empty the header-name cache, which holds names from artifacts (see responder.scan)."""
     _header_role.cache_clear()
 
 
@@ -327,6 +327,6 @@ def json_unescape(value: str) -> str:
         # An unpaired `\udXXX` escape stands for a lone surrogate that neither a fingerprint nor a sanitized copy
         # can encode (only U+DC80-U+DCFF stand for raw bytes): such a value is kept as it stands in the text.
         result.encode("utf-8", "surrogateescape")
-    except (ValueError, AttributeError):  # UnicodeEncodeError is a ValueError
+    except ValueError:  # UnicodeEncodeError is one
         return value
     return result if isinstance(result, str) else value

@@ -56,13 +56,9 @@ def pairs(items: Any) -> list[tuple[str, str]]:
     return found
 
 
-def shaped(values: str) -> bool:
-    """Values that pass on their own: JWTs and vendor-prefixed tokens (no shape spans a line break)."""
-    return gate.value_has_token_shape(values)
-
-
 def shaped_or_encoded(values: str) -> bool:
-    """As `shaped`, for values the caller percent-decodes first: an encoded one may hide a shape."""
+    """Whether values the caller percent-decodes first may pass on their own: a token shape, or an encoding
+    that may hide one. (For values used as they are, gate.value_has_token_shape; no shape spans a line break.)"""
     return "%" in values or gate.value_has_token_shape(values)
 
 

@@ -16,7 +16,7 @@ from responder.interfaces import ReadContext
 from responder.model import Field
 from responder.readers.har import HarReader, _vendor_keys, entry_observations
 from responder.readers.httpparts import header_worth_reading
-from responder.readers.pairs import NameVerdicts, pairs, pairs_to_read, shaped, shaped_or_encoded
+from responder.readers.pairs import NameVerdicts, pairs, pairs_to_read, shaped_or_encoded
 from responder.settings import ScanSettings
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlc2lnbmF0dXJl"
@@ -72,7 +72,7 @@ def test_the_fast_path_keeps_every_pair_a_gate_passes(items: Any) -> None:
         assert [p for p in pairs_to_read(items, headers) if header_worth_reading(p[0])] == [
             p for p in pairs(items) if header_worth_reading(p[0])
         ]
-        assert [p for p in pairs_to_read(items, cookies, shaped) if _cookie_passes(p)] == [
+        assert [p for p in pairs_to_read(items, cookies, gate.value_has_token_shape) if _cookie_passes(p)] == [
             p for p in pairs(items) if _cookie_passes(p)
         ]
         assert [p for p in pairs_to_read(items, params, shaped_or_encoded) if _param_passes(p)] == [
@@ -83,8 +83,8 @@ def test_the_fast_path_keeps_every_pair_a_gate_passes(items: Any) -> None:
 def test_a_name_ruled_out_is_still_read_when_its_value_is_token_shaped() -> None:
     verdicts = NameVerdicts(gate.cookie_name)
     items = [{"name": "_ga", "value": "GA1.2.3"}, {"name": "prefs", "value": JWT}]
-    assert pairs_to_read(items, verdicts, shaped) == [("_ga", "GA1.2.3"), ("prefs", JWT)]
-    assert pairs_to_read([{"name": "_ga", "value": "GA1.2.3"}], verdicts, shaped) == []
+    assert pairs_to_read(items, verdicts, gate.value_has_token_shape) == [("_ga", "GA1.2.3"), ("prefs", JWT)]
+    assert pairs_to_read([{"name": "_ga", "value": "GA1.2.3"}], verdicts, gate.value_has_token_shape) == []
     encoded = [{"name": "q", "value": "%65yJhbGciOiJIUzI1NiJ9"}]  # an encoded `eyJ`
     assert pairs_to_read(encoded, NameVerdicts(gate.param_name), shaped_or_encoded) == [("q", "%65yJhbGciOiJIUzI1NiJ9")]
 
